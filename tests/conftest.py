@@ -1,0 +1,88 @@
+"""Pytest glue: firmware tests (tests/firmware/mp_test_*.py) run on the real MicroPython
+interpreter, one process per module, and show up as ordinary pytest items."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support import micropython_cmd  # noqa: E402
+
+# Unit tests get a roomy heap; tests that claim Pico fit pass -X heapsize themselves.
+UNIT_HEAP = "1M"
+
+
+def _run_mp(args: list[str], timeout: float = 600) -> str:
+    cmd = micropython_cmd() + ["-X", "heapsize=" + UNIT_HEAP, str(ROOT / "tests/firmware/mprun.py")] + args
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=str(ROOT))
+    return proc.stdout + proc.stderr
+
+
+def pytest_collect_file(parent, file_path: Path):
+    if file_path.suffix == ".py" and file_path.name.startswith("mp_test_"):
+        return MpFile.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_ignore_collect(collection_path: Path, config):
+    # Firmware-side helpers are MicroPython code, not pytest modules.
+    if collection_path.name in ("mprun.py", "mptest.py"):
+        return True
+    return None
+
+
+class MpFile(pytest.File):
+    def collect(self):
+        out = _run_mp(["--list", str(ROOT), self.path.stem])
+        found = False
+        for line in out.splitlines():
+            if line.startswith("@@TEST "):
+                info = json.loads(line[7:])
+                item = MpItem.from_parent(self, name=info["name"])
+                if info["reqs"]:
+                    item.add_marker(pytest.mark.safety(*info["reqs"]))
+                found = True
+                yield item
+        if not found:
+            raise pytest.fail.Exception("could not list tests in %s on MicroPython:\n%s" % (self.path, out), pytrace=False)
+
+    def results(self) -> dict:
+        cached = getattr(self, "_results", None)
+        if cached is None:
+            out = _run_mp([str(ROOT), self.path.stem])
+            cached = {}
+            for line in out.splitlines():
+                if line.startswith("@@RESULT "):
+                    r = json.loads(line[9:])
+                    cached[r["name"]] = r
+            self._results = cached
+            self._raw = out
+        return cached
+
+
+class MpFailure(Exception):
+    pass
+
+
+class MpItem(pytest.Item):
+    def runtest(self):
+        res = self.parent.results().get(self.name)
+        if res is None:
+            raise MpFailure("no result from MicroPython (crash?):\n" + self.parent._raw[-4000:])
+        if not res["ok"]:
+            raise MpFailure(res["err"])
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, MpFailure):
+            return "MicroPython: " + str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, 0, "mp:" + self.name
