@@ -1,0 +1,347 @@
+# Alarm catalogue and alarm manager: which conditions the pump alarms on, how loud, whether
+# they latch or stop the motor, and the raise / clear / acknowledge / audio-pause state machine.
+#
+# Pure core: no clock, no I/O. The caller passes uptime in whole seconds (`now_s`, an int) and
+# elapsed milliseconds to `tick`. `tick`, `highest`, `motor_blocked` and `audio_paused` do not
+# allocate, so they may run inside the control tick under micropython.heap_lock(). Everything
+# else may allocate (it builds lists, dicts and event records) and belongs to the slower paths.
+#
+# Priorities follow IEC 60601-1-8 (high, medium, low). The SynchroMed II's "critical" alarms
+# (two-tone) map to high; its "non-critical" ones (single tone) map to medium when the patient
+# will be harmed within days if nobody acts (low reservoir, battery ERI), and to low when they
+# are reminders (refill date). See docs/alarms.md for the reasoning per code.
+from micropython import const
+
+# Priority ranks: higher number = more urgent. Index into PRIORITY_NAMES for the IEC name.
+LOW = const(1)
+MEDIUM = const(2)
+HIGH = const(3)
+PRIORITY_NAMES = (None, "low", "medium", "high")
+
+# The one place every alarm is defined.
+# (code, priority, latching, stops_motor, stops_therapy)
+#   latching:      keeps sounding after its cause clears until someone acknowledges it. Chosen
+#                  where the cause can go away on its own (a blockage that frees itself, a
+#                  battery that recovers at rest) or is a one-off event (a reset), so a person
+#                  still learns that it happened.
+#   stops_motor:   while the cause persists the motor must not move (motor_blocked()).
+#   stops_therapy: the integrator also stops the running program; it needs a clinician to
+#                  restart therapy once the cause is gone.
+CATALOGUE = (
+    ("RESERVOIR_EMPTY", HIGH, False, True, False),
+    ("RESERVOIR_LOW", MEDIUM, False, False, False),
+    ("OCCLUSION", HIGH, True, True, False),
+    ("BATTERY_ERI", MEDIUM, True, False, False),
+    ("BATTERY_EOS", HIGH, True, True, True),
+    ("MEMORY_CRITICAL", HIGH, True, True, True),
+    ("MEMORY_ERROR", MEDIUM, True, False, False),
+    ("STOPPED_TOO_LONG", HIGH, False, False, False),
+    ("REFILL_DUE", LOW, False, False, False),
+    ("CLOCK_NOT_SET", MEDIUM, False, False, False),
+    ("DOSE_LIMIT_24H", MEDIUM, True, True, False),
+    ("WATCHDOG_RESET", MEDIUM, True, True, False),
+    ("SELF_TEST_FAILED", HIGH, True, True, False),
+    ("AUTH_LOCKED", LOW, True, False, False),
+    ("ALARM_TEST", LOW, False, False, False),
+)
+CODES = tuple(c[0] for c in CATALOGUE)
+_N = len(CATALOGUE)
+
+# Default time a program may stay stopped before STOPPED_TOO_LONG (the integrator checks it).
+STOPPED_TOO_LONG_DEFAULT_S = const(48 * 3600)
+# Longest audio pause a single request may ask for (15 min). The protocol may restrict further.
+MAX_PAUSE_MS = const(900000)
+_MAX_INT = const(0x3FFFFFFF)  # largest Pico small int
+_EVENT_CAP = const(64)  # undrained events kept; older ones are dropped and counted
+
+# Event kinds (index into EVENT_NAMES).
+_EV_RAISE = const(0)
+_EV_CLEAR = const(1)
+_EV_ACK = const(2)
+_EV_PAUSE = const(3)
+_EV_RESUME = const(4)
+_EV_LOST = const(5)
+EVENT_NAMES = ("raise", "clear", "ack", "pause", "resume", "lost")
+
+
+def index(code):
+    """Catalogue index of `code`; ValueError naming the bad code and the valid ones."""
+    for i in range(_N):
+        if CATALOGUE[i][0] == code:
+            return i
+    raise ValueError("unknown alarm code %r (valid: %s)" % (code, ", ".join(CODES)))
+
+
+def info(code):
+    """Catalogue entry of `code` as a dict: code, priority, latching, stops_motor,
+    stops_therapy. ValueError for an unknown code."""
+    e = CATALOGUE[index(code)]
+    return {"code": e[0], "priority": PRIORITY_NAMES[e[1]], "latching": e[2],
+            "stops_motor": e[3], "stops_therapy": e[4]}
+
+
+def catalogue():
+    """Every alarm's catalogue entry (list of dicts, catalogue order)."""
+    return [info(c[0]) for c in CATALOGUE]
+
+
+def _check_now(now_s):
+    if type(now_s) is not int or now_s < 0 or now_s > _MAX_INT:
+        raise ValueError("now_s must be an int uptime in seconds, 0..%d, got %r" % (_MAX_INT, now_s))
+
+
+class AlarmManager:
+    """Which alarms are listed and in what state.
+
+    Per alarm: `cause` (the condition is present now) and `acked` (a person acknowledged it).
+    States shown by active():
+      active        cause present, not acknowledged: sounds and flashes
+      acknowledged  cause present, acknowledged: silent but still listed
+      latched       cause gone, latching alarm not yet acknowledged: still sounds
+    A non-latching alarm leaves the list when its cause clears; a latched one when acknowledged.
+    """
+
+    def __init__(self, history_len=32):
+        if type(history_len) is not int or not 1 <= history_len <= 1000:
+            raise ValueError("history_len must be an int 1..1000, got %r" % (history_len,))
+        self._listed = bytearray(_N)
+        self._cause = bytearray(_N)
+        self._acked = bytearray(_N)
+        self._since = [0] * _N
+        # History ring of event tuples (t, kind, code_index, ms), oldest overwritten.
+        self._hist = [None] * history_len
+        self._hist_next = 0
+        self._hist_count = 0
+        self._events = []
+        self._lost = 0
+        # Audio pause. _pause_level: loudest priority sounding when the pause began; a new alarm
+        # above it ends the pause at once (a worse problem must be heard).
+        self._pause_ms = 0
+        self._pause_level = 0
+        self._pause_end_s = 0
+        self._pause_expired = False  # set by tick (no allocation); logged at the next call
+
+    # ---- queries that never allocate (safe in the control tick) ----
+
+    def highest(self):
+        """IEC name of the most urgent alarm that is sounding or would sound if audio were not
+        paused (state active or latched), or None. Acknowledged alarms do not count."""
+        best = 0
+        for i in range(_N):
+            if self._listed[i] and not self._acked[i]:
+                p = CATALOGUE[i][1]
+                if p > best:
+                    best = p
+        return PRIORITY_NAMES[best]
+
+    def motor_blocked(self):
+        """True while the cause of any motor-stopping alarm persists (acknowledged or not).
+        A latched alarm whose cause is gone does not hold the motor: the cause's owner decides
+        when it is gone (e.g. an occlusion only clears after a successful retry)."""
+        for i in range(_N):
+            if self._cause[i] and CATALOGUE[i][3]:
+                return True
+        return False
+
+    def audio_paused(self):
+        return self._pause_ms > 0
+
+    def pause_remaining_ms(self):
+        return self._pause_ms
+
+    def tick(self, dt_ms):
+        """Advance the audio pause timer by dt_ms (int >= 0). Allocation-free."""
+        if type(dt_ms) is not int or dt_ms < 0 or dt_ms > _MAX_INT:
+            raise ValueError("dt_ms must be an int 0..%d" % _MAX_INT)
+        if self._pause_ms > 0:
+            if dt_ms >= self._pause_ms:
+                self._pause_ms = 0
+                self._pause_expired = True
+            else:
+                self._pause_ms -= dt_ms
+
+    # ---- commands ----
+
+    def raise_alarm(self, code, now_s):
+        """The condition `code` is present. Returns True if this changed anything (newly listed,
+        or the cause came back to a latched alarm), False if it was already present."""
+        i = index(code)
+        _check_now(now_s)
+        self._flush_expiry(now_s)
+        if self._cause[i]:
+            return False
+        if not self._listed[i]:
+            self._listed[i] = 1
+            self._acked[i] = 0
+            self._since[i] = now_s
+        self._cause[i] = 1
+        self._log(now_s, _EV_RAISE, i, 0)
+        p = CATALOGUE[i][1]
+        if self._pause_ms > 0 and not self._acked[i] and p > self._pause_level:
+            self._end_pause(now_s)
+        return True
+
+    def clear(self, code, now_s):
+        """The cause of `code` is gone. A non-latching (or already acknowledged) alarm leaves
+        the list; an unacknowledged latching one stays as "latched". Returns True if the cause
+        was present, False if there was nothing to clear."""
+        i = index(code)
+        _check_now(now_s)
+        self._flush_expiry(now_s)
+        if not self._cause[i]:
+            return False
+        self._cause[i] = 0
+        if self._acked[i] or not CATALOGUE[i][2]:
+            self._remove(i)
+        self._log(now_s, _EV_CLEAR, i, 0)
+        return True
+
+    def ack(self, code_or_all, now_s):
+        """Acknowledge one alarm code or "all". Returns the list of codes acknowledged now.
+        A latched alarm (cause gone) is removed; one whose cause persists goes silent but stays
+        listed as "acknowledged". Already acknowledged or unlisted alarms are skipped."""
+        if code_or_all == "all":
+            first, last = 0, _N
+        else:
+            first = index(code_or_all)
+            last = first + 1
+        _check_now(now_s)
+        self._flush_expiry(now_s)
+        done = []
+        for i in range(first, last):
+            if not self._listed[i] or self._acked[i]:
+                continue
+            if self._cause[i]:
+                self._acked[i] = 1
+            else:
+                self._remove(i)
+            self._log(now_s, _EV_ACK, i, 0)
+            done.append(CATALOGUE[i][0])
+        return done
+
+    def pause_audio(self, duration_ms, now_s):
+        """Silence the buzzer for duration_ms (1..MAX_PAUSE_MS). Lights keep showing. When the
+        pause ends every unresolved alarm sounds again. A new pause replaces a running one."""
+        if type(duration_ms) is not int or not 1 <= duration_ms <= MAX_PAUSE_MS:
+            raise ValueError("pause duration must be an int 1..%d ms, got %r" % (MAX_PAUSE_MS, duration_ms))
+        _check_now(now_s)
+        self._flush_expiry(now_s)
+        best = 0
+        for i in range(_N):
+            if self._listed[i] and not self._acked[i] and CATALOGUE[i][1] > best:
+                best = CATALOGUE[i][1]
+        self._pause_ms = duration_ms
+        self._pause_level = best
+        self._pause_end_s = now_s + duration_ms // 1000
+        self._log(now_s, _EV_PAUSE, -1, duration_ms)
+
+    def resume_audio(self, now_s):
+        """End an audio pause early. Returns True if a pause was running."""
+        _check_now(now_s)
+        self._flush_expiry(now_s)
+        if self._pause_ms <= 0:
+            return False
+        self._end_pause(now_s)
+        return True
+
+    # ---- reports ----
+
+    def active(self):
+        """Listed alarms as dicts {code, priority, since, state}, most urgent first, then
+        oldest first."""
+        out = []
+        for p in (HIGH, MEDIUM, LOW):
+            rows = []
+            for i in range(_N):
+                if self._listed[i] and CATALOGUE[i][1] == p:
+                    rows.append(i)
+            rows.sort(key=lambda j: self._since[j])
+            for i in rows:
+                if not self._cause[i]:
+                    st = "latched"
+                elif self._acked[i]:
+                    st = "acknowledged"
+                else:
+                    st = "active"
+                out.append({"code": CATALOGUE[i][0], "priority": PRIORITY_NAMES[p],
+                            "since": self._since[i], "state": st})
+        return out
+
+    def state(self, code):
+        """State of one code: "active", "acknowledged", "latched" or None if not listed."""
+        i = index(code)
+        if not self._listed[i]:
+            return None
+        if not self._cause[i]:
+            return "latched"
+        return "acknowledged" if self._acked[i] else "active"
+
+    def history(self, n=None):
+        """The last n events kept in RAM (all kept if n is None), oldest first, as event dicts
+        (see drain_events)."""
+        self._flush_expiry()
+        cnt = self._hist_count
+        if n is not None:
+            if type(n) is not int or n < 0:
+                raise ValueError("history count must be an int >= 0, got %r" % (n,))
+            if n < cnt:
+                cnt = n
+        size = len(self._hist)
+        start = (self._hist_next - cnt) % size
+        return [_event_dict(self._hist[(start + k) % size]) for k in range(cnt)]
+
+    def drain_events(self):
+        """Events since the last drain, oldest first, and forget them. Each is a dict
+        {"t": now_s, "ev": "raise"|"clear"|"ack"|"pause"|"resume"|"lost", "code": str or None,
+        "ms": pause duration for "pause", number of dropped events for "lost", else 0}.
+        "resume" is the end of an audio pause (its t is when the pause was due to end)."""
+        self._flush_expiry()
+        out = []
+        if self._lost:
+            t = self._events[0][0] if self._events else 0
+            out.append({"t": t, "ev": "lost", "code": None, "ms": self._lost})
+            self._lost = 0
+        for e in self._events:
+            out.append(_event_dict(e))
+        self._events = []
+        return out
+
+    # ---- internals ----
+
+    def _remove(self, i):
+        self._listed[i] = 0
+        self._cause[i] = 0
+        self._acked[i] = 0
+        self._since[i] = 0
+
+    def _end_pause(self, now_s):
+        self._pause_ms = 0
+        self._pause_expired = False
+        self._log(now_s, _EV_RESUME, -1, 0)
+
+    def _flush_expiry(self, now_s=None):
+        # tick() cannot allocate an event record, so it leaves a flag that is logged here, at
+        # the time the pause was due to end (never later than the caller's now, so the log
+        # stays in time order even if the caller's seconds lag its ticks).
+        if self._pause_expired:
+            self._pause_expired = False
+            t = self._pause_end_s
+            if now_s is not None and now_s < t:
+                t = now_s
+            self._log(t, _EV_RESUME, -1, 0)
+
+    def _log(self, t, kind, i, ms):
+        e = (t, kind, i, ms)
+        self._hist[self._hist_next] = e
+        self._hist_next = (self._hist_next + 1) % len(self._hist)
+        if self._hist_count < len(self._hist):
+            self._hist_count += 1
+        if len(self._events) >= _EVENT_CAP:
+            self._events.pop(0)
+            self._lost += 1
+        self._events.append(e)
+
+
+def _event_dict(e):
+    return {"t": e[0], "ev": EVENT_NAMES[e[1]], "code": CATALOGUE[e[2]][0] if e[2] >= 0 else None,
+            "ms": e[3]}
