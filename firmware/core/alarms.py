@@ -38,8 +38,13 @@ CATALOGUE = (
     ("STOPPED_TOO_LONG", HIGH, False, False, False),
     ("REFILL_DUE", LOW, False, False, False),
     ("CLOCK_NOT_SET", MEDIUM, False, False, False),
-    ("DOSE_LIMIT_24H", MEDIUM, True, True, False),
-    ("WATCHDOG_RESET", MEDIUM, True, True, False),
+    # The dose engine itself refuses what would pass the 24 h maximum (SR-003); the alarm tells
+    # a person, it does not stop basal delivery below the limit.
+    ("DOSE_LIMIT_24H", MEDIUM, True, False, False),
+    # A one-off event: the app raises it at boot and clears it at once, so it shows "latched"
+    # until acknowledged. Therapy resumes after a sound boot (SR-014); an unsound state is held
+    # by SELF_TEST_FAILED / MEMORY_CRITICAL instead.
+    ("WATCHDOG_RESET", MEDIUM, True, False, False),
     ("SELF_TEST_FAILED", HIGH, True, True, False),
     ("AUTH_LOCKED", LOW, True, False, False),
     ("ALARM_TEST", LOW, False, False, False),
