@@ -1,0 +1,254 @@
+# Virtual bench flash: a littlefs block device held in RAM, optionally backed by an image
+# file, with wear counters and power-cut injection.
+#
+# It speaks MicroPython's extended block device protocol (readblocks/writeblocks with an
+# offset, ioctl 6 = erase), which is what littlefs (vfs.VfsLfs2) drives on the Pico too.
+# Geometry defaults to the Pico's: 4096-byte erase blocks, 352 of them (1408 KiB), and the
+# filesystem is made with progsize=256 like ports/rp2 does, so write sizes and inline-file
+# limits match the board.
+#
+# Power cuts: `fail_at(n)` arms a cut at the n-th flash operation from now. Operations are
+# programs (writeblocks) and erases (ioctl 6), counted together because real flash can lose
+# power during either. At the cut nothing of that operation happens (mode "cut") or only the
+# first half of its bytes land (mode "torn"; a torn erase leaves the first half erased).
+# Every earlier operation is intact. The device is then dead: every later call raises
+# PowerCut, so whatever was running cannot go on, and stale littlefs objects (open files
+# whose finalisers try to sync) cannot touch the image. `reboot()` hands back a new, live
+# device on the same image, as a power-on would.
+import vfs
+
+try:
+    from micropython import const
+except ImportError:  # pragma: no cover - CPython never imports this module
+    def const(x):
+        return x
+
+_IOCTL_INIT = const(1)
+_IOCTL_DEINIT = const(2)
+_IOCTL_SYNC = const(3)
+_IOCTL_BLOCK_COUNT = const(4)
+_IOCTL_BLOCK_SIZE = const(5)
+_IOCTL_ERASE = const(6)
+
+PROGSIZE = const(256)  # the RP2040 flash page; ports/rp2 formats littlefs with it
+
+
+class PowerCut(BaseException):
+    """Power was lost. A BaseException so that firmware `except Exception` cannot eat it."""
+
+
+class _Stats:
+    # Shared by every power-on of one image, so totals survive reboot().
+    def __init__(self):
+        self.ops = 0  # programs + erases
+        self.writes = 0
+        self.bytes_written = 0
+        self.blocks_erased = 0
+        self.bytes_read = 0
+        self.cuts = 0
+        self.torn = 0
+
+
+class BlockDev:
+    def __init__(self, block_size=4096, block_count=352, path=None, _share=None):
+        if _share is not None:
+            # A power-on of an existing image (see reboot()).
+            self.block_size, self.block_count, self._buf, self._file, self.stats = _share
+            self._ff = memoryview(b"\xff" * self.block_size)
+        else:
+            if block_size < 128 or block_size & (block_size - 1):
+                raise ValueError("block_size must be a power of two >= 128, got %r" % (block_size,))
+            if block_count < 8:
+                raise ValueError("block_count must be >= 8, got %r" % (block_count,))
+            self.block_size = block_size
+            self.block_count = block_count
+            self._ff = memoryview(b"\xff" * block_size)
+            n = block_size * block_count
+            # bytearray(n) then fill: bytearray(b"\xff" * n) would need twice the heap.
+            self._buf = bytearray(n)
+            self._file = None
+            self.stats = _Stats()
+            if path is not None:
+                self._open_image(path, n)
+            else:
+                self._fill(0, n)
+        self._mv = memoryview(self._buf)
+        self._dead = False
+        self._fail_at = 0  # absolute op number that fails; 0 = disarmed
+        self._fail_torn = False
+
+    # ---- image file backing -------------------------------------------------------------
+    def _open_image(self, path, n):
+        try:
+            f = open(path, "r+b")
+        except OSError:
+            f = None
+        if f is not None:
+            got = f.readinto(self._buf)
+            if got != n:
+                f.close()
+                raise ValueError("flash image %s holds %d bytes, expected %d (block_size*block_count)"
+                                 % (path, got or 0, n))
+        else:
+            f = open(path, "w+b")
+            self._fill(0, n)
+            f.write(self._buf)
+        self._file = f
+
+    def _through(self, addr, n):
+        # Write-through so a killed bench process keeps every completed flash operation.
+        f = self._file
+        if f is not None:
+            f.seek(addr)
+            f.write(self._mv[addr:addr + n])
+            f.flush()
+
+    def _fill(self, addr, n):
+        # Erased flash reads 0xFF. Fill a block at a time from one constant (no byte loop).
+        ff = self._ff
+        bs = self.block_size
+        mv = memoryview(self._buf)
+        end = addr + n
+        while addr < end:
+            k = min(bs, end - addr)
+            mv[addr:addr + k] = ff[:k]
+            addr += k
+
+    # ---- fault injection ----------------------------------------------------------------
+    def fail_at(self, n, torn=False):
+        """Arm a power cut at the n-th flash operation (program or erase) from now, n >= 1.
+        torn=True lets the first half of that operation land."""
+        if not isinstance(n, int) or n < 1:
+            raise ValueError("fail_at needs an int n >= 1, got %r" % (n,))
+        self._fail_at = self.stats.ops + n
+        self._fail_torn = bool(torn)
+
+    def disarm(self):
+        self._fail_at = 0
+
+    def armed(self):
+        return self._fail_at != 0
+
+    def dead(self):
+        return self._dead
+
+    def reboot(self):
+        """Power on again: a new live device on the same image and counters. This object
+        stays dead, so littlefs objects from before the cut can never write again."""
+        self._dead = True
+        return BlockDev(_share=(self.block_size, self.block_count, self._buf, self._file, self.stats))
+
+    def close(self):
+        self._dead = True
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def image(self):
+        """A copy of the whole image (for snapshots in tests)."""
+        return bytes(self._buf)
+
+    def restore(self, data):
+        """Overwrite the whole image (snapshot restore); counters unchanged."""
+        if len(data) != len(self._buf):
+            raise ValueError("image size %d != device size %d" % (len(data), len(self._buf)))
+        self._mv[:] = data
+        self._through(0, len(self._buf))
+
+    def _op(self):
+        # Called before each program/erase. Returns True when this op is the one that fails.
+        if self._dead:
+            raise PowerCut("flash access after power cut")
+        st = self.stats
+        st.ops += 1
+        return self._fail_at and st.ops >= self._fail_at
+
+    def _cut(self):
+        self._dead = True
+        self._fail_at = 0
+        self.stats.cuts += 1
+        if self._fail_torn:
+            self.stats.torn += 1
+        raise PowerCut("power cut at flash op %d" % self.stats.ops)
+
+    # ---- block device protocol ----------------------------------------------------------
+    def readblocks(self, block, buf, offset=0):
+        if self._dead:
+            raise PowerCut("flash read after power cut")
+        addr = block * self.block_size + offset
+        n = len(buf)
+        if block < 0 or addr + n > len(self._buf):
+            raise OSError(5)  # EIO: littlefs never asks for this; a bug if it does
+        buf[:] = self._mv[addr:addr + n]
+        self.stats.bytes_read += n
+
+    def writeblocks(self, block, buf, offset=None):
+        if offset is None:
+            # Simple protocol form: erase the blocks first, as the Pico's driver does.
+            offset = 0
+            nblk = (len(buf) + self.block_size - 1) // self.block_size
+            for i in range(nblk):
+                self._erase(block + i)
+        addr = block * self.block_size + offset
+        n = len(buf)
+        if block < 0 or addr + n > len(self._buf):
+            raise OSError(5)
+        fail = self._op()
+        if fail:
+            if self._fail_torn:
+                h = n // 2
+                self._mv[addr:addr + h] = buf[:h]
+                self._through(addr, h)
+                self.stats.bytes_written += h
+            self._cut()
+        self._mv[addr:addr + n] = buf
+        self._through(addr, n)
+        st = self.stats
+        st.writes += 1
+        st.bytes_written += n
+
+    def _erase(self, block):
+        if block < 0 or block >= self.block_count:
+            raise OSError(5)
+        addr = block * self.block_size
+        n = self.block_size
+        fail = self._op()
+        if fail:
+            if self._fail_torn:
+                self._fill(addr, n // 2)
+                self._through(addr, n // 2)
+            self._cut()
+        self._fill(addr, n)
+        self._through(addr, n)
+        self.stats.blocks_erased += 1
+
+    def ioctl(self, op, arg):
+        if op == _IOCTL_BLOCK_COUNT:
+            return self.block_count
+        if op == _IOCTL_BLOCK_SIZE:
+            return self.block_size
+        if op == _IOCTL_ERASE:
+            self._erase(arg)
+            return 0
+        if op in (_IOCTL_INIT, _IOCTL_DEINIT, _IOCTL_SYNC):
+            return 0
+        return None
+
+
+def mount_lfs(bdev, mountpoint):
+    """Mount bdev's littlefs at mountpoint, formatting it first when it holds no mountable
+    filesystem (blank or unformattable). Anything already mounted there is unmounted.
+    Returns True if it formatted (the caller should log that: all stored data is gone)."""
+    try:
+        vfs.umount(mountpoint)
+    except OSError:
+        pass
+    formatted = False
+    try:
+        fs = vfs.VfsLfs2(bdev, progsize=PROGSIZE)
+    except OSError:
+        vfs.VfsLfs2.mkfs(bdev, progsize=PROGSIZE)
+        fs = vfs.VfsLfs2(bdev, progsize=PROGSIZE)
+        formatted = True
+    vfs.mount(fs, mountpoint)
+    return formatted

@@ -1,0 +1,285 @@
+# Append-only event log in a ring of segment files on littlefs.
+#
+# Files <root>/seg000 .. seg<N-1>, used as a ring: records are appended to the head segment;
+# when the next record would not fit in segment_bytes, the next slot is rewritten from empty
+# (its old records, the oldest in the log, are dropped). Segment order is recovered on open
+# from the first record of each file (sequence numbers only ever grow).
+#
+# Record (all little-endian), 20 + n bytes:
+#   0  u8   magic 0xE5
+#   1  u8   n, payload length, 1..MAX_PAYLOAD
+#   2  u32  seq (1, 2, 3, ...)
+#   6  u16  wall day since 2000-01-01, 0xFFFF = wall clock not set
+#   8  u32  wall ms of day
+#   12 u32  uptime in seconds since boot
+#   16 n    payload: compact JSON [type, data]
+#   16+n u32 CRC-32 of bytes 0 .. 16+n-1
+#
+# Each append is one open("ab")/write/close: littlefs commits the append at close, so a cut
+# leaves the file as before or with the whole record. Recovery does not rely on that alone:
+# the reader skips any bytes that do not form a CRC-good record (torn tail, bit rot) and
+# resynchronises on the next good one, and an append after a damaged tail starts a fresh
+# segment so new records never sit behind garbage.
+#
+# Capacity: at least (segments - 1) * segment_bytes bytes of records are always kept. The
+# defaults (60 x 16368 bytes, 16368 = exactly 4 littlefs blocks of 4096) keep >= 965 712 bytes:
+# 12 071 records of 80 bytes, i.e. 365 days of 30 events plus 3 alarms a day. See
+# docs/persistence.md for the arithmetic and measured write cost.
+import os
+import json
+import struct
+from binascii import crc32
+from micropython import const
+from services.storage import check_json
+
+_MAGIC = const(0xE5)
+_HDR = const(16)
+_OVERHEAD = const(20)  # header + CRC
+MAX_PAYLOAD = const(200)
+MAX_TYPE = const(24)
+_NO_DAY = const(0xFFFF)
+_MS_PER_DAY = const(86400000)
+_UPTIME_LIMIT = const(0x40000000)
+_ENOSPC = const(28)
+_ENOENT = const(2)
+
+SEGMENT_BYTES = const(16368)
+SEGMENTS = const(60)
+
+
+def _valid_type(t):
+    if not isinstance(t, str) or not 0 < len(t) <= MAX_TYPE:
+        return False
+    for c in t:
+        if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "_" or c == "."):
+            return False
+    return True
+
+
+class EventLog:
+    def __init__(self, root, segment_bytes=SEGMENT_BYTES, segments=SEGMENTS):
+        if not isinstance(root, str) or not root:
+            raise ValueError("EventLog root must be a non-empty path string, got %r" % (root,))
+        if not isinstance(segment_bytes, int) or segment_bytes < _OVERHEAD + MAX_PAYLOAD:
+            raise ValueError("segment_bytes must be an int >= %d, got %r"
+                             % (_OVERHEAD + MAX_PAYLOAD, segment_bytes))
+        if not isinstance(segments, int) or not 2 <= segments <= 999:
+            raise ValueError("segments must be an int in 2..999, got %r" % (segments,))
+        self.root = root.rstrip("/")
+        self.segment_bytes = segment_bytes
+        self.segments = segments
+        self._buf = bytearray(_OVERHEAD + MAX_PAYLOAD)  # scratch, allocated once
+        self._mv = memoryview(self._buf)
+        self.writes = 0  # files written by this object
+        try:
+            os.mkdir(self.root)
+        except OSError:
+            pass  # exists (or root is a mount point)
+        self._recover()
+
+    def _path(self, slot):
+        return "%s/seg%03d" % (self.root, slot)
+
+    # ---- scanning -----------------------------------------------------------------------
+    def _size(self, slot):
+        try:
+            return os.stat(self._path(slot))[6]
+        except OSError as e:
+            if e.args and e.args[0] == _ENOENT:
+                return -1
+            raise
+
+    def _scan(self, f, size, pos):
+        """Find the next CRC-good record at or after pos. Returns (pos, n) with the record
+        in self._buf, or (size, 0) if none. Skips damaged bytes one magic byte at a time."""
+        buf = self._buf
+        mv = self._mv
+        while pos + _OVERHEAD < size:
+            f.seek(pos)
+            got = f.readinto(mv[0:min(len(buf), size - pos)])
+            if buf[0] == _MAGIC:
+                n = buf[1]
+                if 0 < n <= MAX_PAYLOAD and _HDR + n + 4 <= got:
+                    if crc32(mv[0:_HDR + n]) == struct.unpack_from("<I", buf, _HDR + n)[0]:
+                        return pos, n
+            # resync: jump to the next magic byte in what was read, else past it all
+            k = buf.find(b"\xe5", 1, got)
+            pos += k if k > 0 else max(got, 1)
+        return size, 0
+
+    def _recover(self):
+        # first seq of each slot (0 = empty/unusable), head = slot with the largest
+        self._first = [0] * self.segments
+        head = -1
+        for s in range(self.segments):
+            size = self._size(s)
+            if size <= 0:
+                continue
+            f = open(self._path(s), "rb")
+            try:
+                p, n = self._scan(f, size, 0)
+            finally:
+                f.close()
+            if n:
+                seq = struct.unpack_from("<I", self._buf, 2)[0]
+                self._first[s] = seq
+                if head < 0 or seq > self._first[head]:
+                    head = s
+        self._head = head
+        self._next = 1
+        self._head_size = 0
+        self._tail_bad = False
+        if head < 0:
+            return
+        size = self._size(head)
+        f = open(self._path(head), "rb")
+        try:
+            pos = 0
+            good_end = 0
+            last = 0
+            while True:
+                p, n = self._scan(f, size, pos)
+                if not n:
+                    break
+                seq = struct.unpack_from("<I", self._buf, 2)[0]
+                if seq > last:
+                    last = seq
+                pos = p + _OVERHEAD + n
+                good_end = pos
+        finally:
+            f.close()
+        self._next = last + 1
+        self._head_size = size
+        # damaged bytes after the last good record: never append behind them
+        self._tail_bad = good_end != size
+
+    # ---- public API ---------------------------------------------------------------------
+    def last_seq(self):
+        """Sequence number of the newest record, 0 if the log is empty."""
+        return self._next - 1
+
+    def first_seq(self):
+        """Sequence number of the oldest record still kept, 0 if the log is empty."""
+        m = 0
+        for s in self._first:
+            if s and (m == 0 or s < m):
+                m = s
+        return m
+
+    def append(self, type, data=None, wall=None, uptime=0):
+        """Append one record and return its seq once it is committed to flash.
+        type: str of 1..24 chars [a-z0-9_.]; data: small JSON-able value (ints |x| < 2**30);
+        wall: (day since 2000-01-01, ms of day) or None; uptime: int seconds since boot.
+        ValueError for bad input (nothing written); OSError if the flash fails."""
+        if not _valid_type(type):
+            raise ValueError("event type must be 1..%d chars of a-z 0-9 _ ., got %r" % (MAX_TYPE, type))
+        check_json(data, "event data")
+        if wall is None:
+            day, ms = _NO_DAY, 0
+        else:
+            if not isinstance(wall, (tuple, list)) or len(wall) != 2:
+                raise ValueError("wall must be (day, ms_of_day) or None, got %r" % (wall,))
+            day, ms = wall
+            if (not isinstance(day, int) or isinstance(day, bool) or not 0 <= day < _NO_DAY
+                    or not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms < _MS_PER_DAY):
+                raise ValueError("wall must be (day 0..65534, ms 0..86399999), got %r" % (wall,))
+        if not isinstance(uptime, int) or isinstance(uptime, bool) or not 0 <= uptime < _UPTIME_LIMIT:
+            raise ValueError("uptime must be int seconds in 0..2**30-1, got %r" % (uptime,))
+        payload = json.dumps([type, data], separators=(",", ":")).encode()
+        n = len(payload)
+        if n > MAX_PAYLOAD:
+            raise ValueError("event %s is %d bytes of JSON, limit %d" % (type, n, MAX_PAYLOAD))
+        seq = self._next
+        rec = bytearray(_OVERHEAD + n)
+        struct.pack_into("<BBIHII", rec, 0, _MAGIC, n, seq, day, ms, uptime)
+        rec[_HDR:_HDR + n] = payload
+        struct.pack_into("<I", rec, _HDR + n, crc32(memoryview(rec)[0:_HDR + n]))
+        tries = self.segments
+        while True:
+            try:
+                self._write(rec, seq)
+                break
+            except OSError as e:
+                # Filesystem full: give up the oldest segment (never the head) and retry.
+                tries -= 1
+                if not (e.args and e.args[0] == _ENOSPC) or tries <= 0 or not self._drop_oldest():
+                    raise
+        self._next = seq + 1
+        return seq
+
+    def _write(self, rec, seq):
+        head = self._head
+        if head >= 0 and not self._tail_bad and self._head_size + len(rec) <= self.segment_bytes:
+            f = open(self._path(head), "ab")
+            try:
+                f.write(rec)
+            finally:
+                f.close()  # the append is committed here
+            self.writes += 1
+            self._head_size += len(rec)
+            return
+        # start the next segment of the ring; "wb" replaces the oldest one atomically
+        slot = (head + 1) % self.segments
+        f = open(self._path(slot), "wb")
+        try:
+            f.write(rec)
+        finally:
+            f.close()
+        self.writes += 1
+        self._first[slot] = seq
+        self._head = slot
+        self._head_size = len(rec)
+        self._tail_bad = False
+
+    def _drop_oldest(self):
+        old = -1
+        for s in range(self.segments):
+            if s != self._head and self._first[s] and (old < 0 or self._first[s] < self._first[old]):
+                old = s
+        if old < 0:
+            return False
+        os.remove(self._path(old))
+        self._first[old] = 0
+        return True
+
+    def read(self, since_seq=0, max_n=50):
+        """Records with seq > since_seq, oldest first, at most max_n, each a dict
+        {"seq", "wall" ([day, ms] or None), "uptime", "type", "data"}."""
+        if not isinstance(since_seq, int) or isinstance(since_seq, bool) or since_seq < 0:
+            raise ValueError("since_seq must be an int >= 0, got %r" % (since_seq,))
+        if not isinstance(max_n, int) or isinstance(max_n, bool) or not 1 <= max_n <= 1000:
+            raise ValueError("max_n must be an int in 1..1000, got %r" % (max_n,))
+        out = []
+        order = [s for s in range(self.segments) if self._first[s]]
+        order.sort(key=lambda s: self._first[s])
+        buf = self._buf
+        for i in range(len(order)):
+            s = order[i]
+            # skip a whole segment when the next one starts at or before since_seq + 1
+            if i + 1 < len(order) and self._first[order[i + 1]] <= since_seq + 1:
+                continue
+            size = self._size(s)
+            if size <= 0:
+                continue
+            f = open(self._path(s), "rb")
+            try:
+                pos = 0
+                while len(out) < max_n:
+                    p, n = self._scan(f, size, pos)
+                    if not n:
+                        break
+                    pos = p + _OVERHEAD + n
+                    seq, day, ms, up = struct.unpack_from("<IHII", buf, 2)
+                    if seq <= since_seq:
+                        continue
+                    try:
+                        t, d = json.loads(bytes(self._mv[_HDR:_HDR + n]))
+                    except ValueError:
+                        continue  # CRC-good but unparsable: cannot happen unless written so
+                    out.append({"seq": seq, "wall": None if day == _NO_DAY else [day, ms],
+                                "uptime": up, "type": t, "data": d})
+            finally:
+                f.close()
+            if len(out) >= max_n:
+                break
+        return out
