@@ -25,9 +25,20 @@ def _run_mp(args: list[str], timeout: float = 600) -> str:
     return proc.stdout + proc.stderr
 
 
+def _is_mp(path: Path) -> bool:
+    return path.suffix == ".py" and path.name.startswith("mp_test_")
+
+
 def pytest_collect_file(parent, file_path: Path):
-    if file_path.suffix == ".py" and file_path.name.startswith("mp_test_"):
+    # Files named on the command line go through the python plugin's makemodule hook instead.
+    if _is_mp(file_path) and not parent.session.isinitpath(file_path):
         return MpFile.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent):
+    if _is_mp(module_path):
+        return MpFile.from_parent(parent, path=module_path)
     return None
 
 
