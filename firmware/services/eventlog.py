@@ -71,6 +71,10 @@ class EventLog:
         self._buf = bytearray(_OVERHEAD + MAX_PAYLOAD)  # scratch, allocated once
         self._mv = memoryview(self._buf)
         self.writes = 0  # files written by this object
+        # Damaged regions met while scanning (SR-035: reported, never returned as records).
+        # A power cut cannot cause one (littlefs commits appends whole), so any count here
+        # means flash corruption and is worth a non-critical memory alarm.
+        self.corrupt = 0
         try:
             os.mkdir(self.root)
         except OSError:
@@ -94,6 +98,7 @@ class EventLog:
         in self._buf, or (size, 0) if none. Skips damaged bytes one magic byte at a time."""
         buf = self._buf
         mv = self._mv
+        skipped = False
         while pos + _OVERHEAD < size:
             f.seek(pos)
             got = f.readinto(mv[0:min(len(buf), size - pos)])
@@ -101,10 +106,15 @@ class EventLog:
                 n = buf[1]
                 if 0 < n <= MAX_PAYLOAD and _HDR + n + 4 <= got:
                     if crc32(mv[0:_HDR + n]) == struct.unpack_from("<I", buf, _HDR + n)[0]:
+                        if skipped:
+                            self.corrupt += 1
                         return pos, n
             # resync: jump to the next magic byte in what was read, else past it all
+            skipped = True
             k = buf.find(b"\xe5", 1, got)
             pos += k if k > 0 else max(got, 1)
+        if skipped or pos < size:
+            self.corrupt += 1  # damaged bytes up to the end of the segment
         return size, 0
 
     def _recover(self):

@@ -1,0 +1,123 @@
+# Therapy history: hourly figures in a ring of day files.
+import os
+from mptest import eq, raises, req
+from sim.blockdev import BlockDev, mount_lfs
+from services.history import History, DAYS
+
+MP = "/shi"
+H = MP + "/hist"
+H0 = 9131 * 24  # an hour index in 2025
+
+
+def _fresh(blocks=64):
+    d = BlockDev(block_count=blocks)
+    mount_lfs(d, MP)
+    return d
+
+
+def test_add_and_read_back():
+    _fresh()
+    h = History(H)
+    h.add(H0 + 3, 20833, 10, 20833)
+    h.add(H0 + 5, 0, 0, 20833)  # an hour with no delivery is still a record
+    eq(h.read(H0, H0 + 24), [(H0 + 3, 20833, 10, 20833), (H0 + 5, 0, 0, 20833)])
+    eq(h.read(H0 + 4, H0 + 5), [])
+    eq(h.read(H0 + 5, H0 + 6), [(H0 + 5, 0, 0, 20833)])
+    eq(h.read(H0, H0), [])
+
+
+def test_add_sums_onto_the_same_hour():
+    _fresh()
+    h = History(H)
+    h.add(H0, 1000, 1, 2000)  # flushed before a reset
+    h.add(H0, 500, 2, 0)      # rest of the hour after the reset
+    eq(h.read(H0, H0 + 1), [(H0, 1500, 3, 2000)])
+
+
+def test_persists_across_reopen():
+    _fresh()
+    h = History(H)
+    for i in range(30):
+        h.add(H0 + i, i * 100, i, 2400)
+    h2 = History(H)
+    r = h2.read(H0, H0 + 30)
+    eq(len(r), 30)
+    eq(r[29], (H0 + 29, 2900, 29, 2400))
+
+
+@req("SR-025")
+def test_keeps_90_days_and_ring_replaces_oldest():
+    _fresh(blocks=96)
+    h = History(H)
+    eq(DAYS >= 91, True)
+    start = H0
+    for d in range(DAYS + 10):
+        h.add(start + d * 24 + 12, d + 1, d + 2, d + 3)  # one hour per day keeps it quick
+    last = start + (DAYS + 9) * 24 + 12
+    r = h.read(start, last + 1)
+    eq(len(r), DAYS)  # the oldest 10 days were replaced
+    eq(r[0][0], start + 10 * 24 + 12)
+    eq(r[-1], (last, DAYS + 10, DAYS + 11, DAYS + 12))
+    eq(len(h.read(last - 90 * 24, last + 1)), 91)
+    eq(len(os.listdir(H)), DAYS)
+    # an hour from a day that the ring has already reused is refused
+    raises(ValueError, h.add, start + 12, 1, 1, 1)
+
+
+def test_damaged_day_file_reads_as_empty_and_is_counted():
+    _fresh()
+    h = History(H)
+    h.add(H0 + 1, 5, 5, 5)
+    h.add(H0 + 25, 7, 7, 7)
+    p = H + "/h%03d" % (9131 % DAYS)
+    data = bytearray(open(p, "rb").read())
+    data[20] ^= 0x10
+    with open(p, "wb") as f:
+        f.write(data)
+    h2 = History(H)
+    eq(h2.read(H0, H0 + 48), [(H0 + 25, 7, 7, 7)])
+    eq(h2.damaged, 1)
+    h2.add(H0 + 2, 1, 1, 1)  # the day starts again from the damaged slot
+    eq(h2.read(H0, H0 + 24), [(H0 + 2, 1, 1, 1)])
+
+
+def test_bad_input_refused_and_nothing_written():
+    d = _fresh()
+    h = History(H)
+    h.add(H0, 1, 1, 1)
+    ops = d.stats.ops
+    for args in ((-1, 0, 0, 0), (2 ** 30, 0, 0, 0), (H0, -1, 0, 0), (H0, 0, 2 ** 30, 0),
+                 (H0, 0, 0, "5"), (H0, 1.0, 0, 0), (True, 0, 0, 0), (None, 0, 0, 0)):
+        raises(ValueError, h.add, *args)
+    h.add(H0 + 1, 2 ** 30 - 1, 0, 0)
+    ops = d.stats.ops
+    raises(ValueError, h.add, H0 + 1, 1, 0, 0)  # sum would pass 2**30
+    eq(d.stats.ops, ops)
+    eq(h.read(H0, H0 + 2), [(H0, 1, 1, 1), (H0 + 1, 2 ** 30 - 1, 0, 0)])
+    raises(ValueError, h.read, H0 + 2, H0)
+    raises(ValueError, h.read, -1, H0)
+    raises(ValueError, History, "", 92)
+    raises(ValueError, History, H, 1)
+
+
+def test_long_read_is_clamped_to_the_ring():
+    _fresh()
+    h = History(H)
+    h.add(H0 + 7, 1, 2, 3)
+    eq(h.read(0, H0 + 100), [(H0 + 7, 1, 2, 3)])
+
+
+def test_hourly_flush_costs_one_small_commit_and_no_erase_mostly():
+    d = _fresh()
+    h = History(H)
+    h.add(H0, 1, 1, 1)
+    b0, e0 = d.stats.bytes_written, d.stats.blocks_erased
+    for i in range(1, 49):
+        h.add(H0 + i, 20833, 10, 20833)
+    per = (d.stats.bytes_written - b0) // 48
+    er = d.stats.blocks_erased - e0
+    if per > 1200:
+        raise AssertionError("%d bytes per hourly flush" % per)
+    if er > 12:
+        raise AssertionError("%d erases for 48 hourly flushes" % er)
+    eq(h.writes, 49)
