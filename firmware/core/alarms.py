@@ -237,7 +237,7 @@ class AlarmManager:
                 best = CATALOGUE[i][1]
         self._pause_ms = duration_ms
         self._pause_level = best
-        self._pause_end_s = now_s + duration_ms // 1000
+        self._pause_end_s = min(now_s + duration_ms // 1000, _MAX_INT)
         self._log(now_s, _EV_PAUSE, -1, duration_ms)
 
     def resume_audio(self, now_s):
@@ -310,6 +310,41 @@ class AlarmManager:
             out.append(_event_dict(e))
         self._events = []
         return out
+
+    # ---- across a reboot ----
+
+    def snapshot(self):
+        """Listed alarms as [code, cause, acked] lists (JSON-friendly) for the state file, so a
+        latched alarm is not forgotten by a reset. Uptime (`since`) does not survive a reboot."""
+        return [[CATALOGUE[i][0], bool(self._cause[i]), bool(self._acked[i])]
+                for i in range(_N) if self._listed[i]]
+
+    def restore(self, rows, now_s):
+        """Relist alarms from snapshot() after a boot, with since = now_s. All or nothing: a
+        malformed row raises ValueError and nothing changes. Logs nothing (the app logs the
+        boot); causes that still hold are re-raised by their owners anyway."""
+        _check_now(now_s)
+        if not isinstance(rows, (list, tuple)):
+            raise ValueError("alarm snapshot must be a list of [code, cause, acked]")
+        idx = []
+        for r in rows:
+            if not isinstance(r, (list, tuple)) or len(r) != 3:
+                raise ValueError("alarm snapshot row must be [code, cause, acked], got %r" % (r,))
+            if type(r[1]) is not bool or type(r[2]) is not bool:
+                raise ValueError("alarm snapshot row %r: cause and acked must be booleans" % (r,))
+            i = index(r[0])
+            if not r[1] and (r[2] or not CATALOGUE[i][2]):
+                raise ValueError("alarm snapshot row %r: only a latching alarm may be listed "
+                                 "without its cause, and then unacknowledged" % (r,))
+            if i in idx:
+                raise ValueError("alarm snapshot lists %s twice" % r[0])
+            idx.append(i)
+        for k in range(len(idx)):
+            i = idx[k]
+            self._listed[i] = 1
+            self._cause[i] = 1 if rows[k][1] else 0
+            self._acked[i] = 1 if rows[k][2] else 0
+            self._since[i] = now_s
 
     # ---- internals ----
 

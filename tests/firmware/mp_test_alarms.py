@@ -394,3 +394,33 @@ def test_docs_table_matches_catalogue():
         # | code | cause | priority | pump action | clears | latching |
         eq(row[3], exp[0], code + " priority in docs")
         eq(row[6], "yes" if exp[1] else "no", code + " latching in docs")
+
+
+def test_snapshot_and_restore_keep_a_latched_alarm_across_a_reboot():
+    m = AlarmManager()
+    m.raise_alarm("OCCLUSION", 100)
+    m.clear("OCCLUSION", 120)
+    m.raise_alarm("RESERVOIR_LOW", 130)
+    m.ack("RESERVOIR_LOW", 131)
+    snap = m.snapshot()
+    eq(snap, [["RESERVOIR_LOW", True, True], ["OCCLUSION", False, False]])
+    m2 = AlarmManager()  # after the reboot
+    m2.restore(snap, 3)
+    eq([(a["code"], a["state"], a["since"]) for a in m2.active()],
+       [("OCCLUSION", "latched", 3), ("RESERVOIR_LOW", "acknowledged", 3)])
+    eq(m2.highest(), "high")
+    eq(m2.drain_events(), [])
+    eq(m2.ack("all", 4), ["OCCLUSION"])
+
+
+def test_restore_refuses_a_bad_snapshot_whole():
+    for bad in ("x", [["OCCLUSION", False]], [["NOPE", True, False]],
+                [["OCCLUSION", 1, False]],
+                [["RESERVOIR_LOW", False, False]],  # non-latching without its cause
+                [["OCCLUSION", False, True]],  # acknowledged and cause gone: not listed
+                [["OCCLUSION", True, False], ["OCCLUSION", True, False]],
+                [["REFILL_DUE", True, False], ["BAD", True, False]]):
+        m = AlarmManager()
+        raises(ValueError, m.restore, bad, 1)
+        eq(m.active(), [], repr(bad))
+    raises(ValueError, AlarmManager().restore, [], -1)
