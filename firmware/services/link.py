@@ -1,0 +1,135 @@
+# Protocol v1 framing (docs/protocol.md): one printable-ASCII line per frame,
+#     $BODY[~MAC]*CRC\n
+# BODY is compact JSON, MAC 64 hex (HMAC-SHA256 of BODY, optional), CRC 8 hex (CRC-32 of the
+# bytes between '$' and '*'). Printable ASCII only, because 0x03 on a REPL port interrupts the
+# interpreter and a board's port also carries the REPL's own text, which framing must ignore.
+import json
+from binascii import crc32
+
+try:
+    from micropython import const
+except ImportError:
+    def const(x):
+        return x
+
+MAX_FRAME = const(2048)  # bytes in one line, '$' to '\n'; longer lines are dropped whole
+_DOLLAR = const(0x24)
+_STAR = const(0x2A)
+_TILDE = const(0x7E)
+_LF = const(0x0A)
+_CR = const(0x0D)
+
+
+class LinkError(ValueError):
+    def __init__(self, code, msg):
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+
+
+class LineAssembler:
+    """Collects bytes into lines in one preallocated buffer; an oversized line is dropped
+    up to its newline and reported once, so a flood can never exhaust memory."""
+
+    def __init__(self, size=MAX_FRAME):
+        self._buf = bytearray(size)
+        self._n = 0
+        self._overflow = False
+
+    def feed(self, data, out):
+        """Append complete lines (bytes, without CR/LF) to the list `out`; oversized lines
+        append None so the caller can answer with an error."""
+        buf = self._buf
+        size = len(buf)
+        for b in data:
+            if b == _LF or b == _CR:
+                if self._overflow:
+                    out.append(None)
+                    self._overflow = False
+                elif self._n:
+                    out.append(bytes(buf[: self._n]))
+                self._n = 0
+            elif self._overflow:
+                continue
+            elif self._n >= size:
+                self._overflow = True
+                self._n = 0
+            else:
+                buf[self._n] = b
+                self._n += 1
+        return out
+
+
+def _printable(line):
+    for b in line:
+        if b < 0x20 or b > 0x7E:
+            return False
+    return True
+
+
+def decode(line):
+    """Split a frame line into (body_bytes, mac_hex or None). Raises LinkError.
+
+    Lines that do not start with '$' are not frames (REPL noise): returns None.
+    """
+    if not line or line[0] != _DOLLAR:
+        return None
+    if not _printable(line):
+        raise LinkError("BAD_FRAME", "frame holds bytes outside printable ASCII")
+    star = line.rfind(b"*")
+    if star < 1 or len(line) - star != 9:
+        raise LinkError("BAD_FRAME", "frame must end with '*' and 8 hex digits of CRC-32")
+    try:
+        want = int(line[star + 1:], 16)
+    except ValueError:
+        raise LinkError("BAD_FRAME", "CRC field is not hexadecimal")
+    inner = line[1:star]
+    if crc32(inner) & 0xFFFFFFFF != want:
+        raise LinkError("BAD_CRC", "CRC-32 mismatch: the frame was corrupted on the way")
+    mac = None
+    t = inner.rfind(b"~")
+    if t >= 0 and len(inner) - t == 65:
+        mac = inner[t + 1:].decode()
+        inner = inner[:t]
+    return inner, mac
+
+
+def parse_body(body):
+    """JSON object of a request body; raises LinkError on anything else."""
+    try:
+        obj = json.loads(body)
+    except Exception:  # ValueError, or MemoryError/RuntimeError on absurd nesting
+        raise LinkError("BAD_JSON", "frame body is not valid JSON")
+    if not isinstance(obj, dict):
+        raise LinkError("BAD_JSON", "frame body must be a JSON object")
+    return obj
+
+
+def ascii_json(obj):
+    """Compact JSON with every non-ASCII character escaped, so the frame stays printable."""
+    s = json.dumps(obj, separators=(",", ":"))
+    for ch in s:
+        if ord(ch) > 0x7E:
+            break
+    else:
+        return s
+    parts = []
+    for ch in s:
+        o = ord(ch)
+        if o <= 0x7E:
+            parts.append(ch)
+        elif o < 0x10000:
+            parts.append("\\u%04x" % o)
+        else:
+            o -= 0x10000
+            parts.append("\\u%04x\\u%04x" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF)))
+    return "".join(parts)
+
+
+def encode(obj, mac=None):
+    """A frame line (bytes, with newline) for a JSON-able object."""
+    inner = ascii_json(obj)
+    if mac:
+        inner = inner + "~" + mac
+    inner = inner.encode()
+    return b"$" + inner + b"*" + (b"%08x" % (crc32(inner) & 0xFFFFFFFF)) + b"\n"

@@ -1,0 +1,5 @@
+VERSION = "0.1.0"
+BANNER = (
+    "Bench ITB pump emulator %s. RESEARCH AND EDUCATION PROTOTYPE: NEVER FOR HUMAN USE."
+    % VERSION
+)

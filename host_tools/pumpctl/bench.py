@@ -1,0 +1,164 @@
+"""The virtual bench launcher: the real MicroPython interpreter running the firmware on a
+simulated pump, its programmer port a pseudo-terminal, its control channel a unix socket."""
+from __future__ import annotations
+
+import json
+import os
+import pty
+import signal
+import socket
+import subprocess
+import time
+import tty
+from pathlib import Path
+from typing import Any, Optional
+
+from . import paths
+from .errors import BenchError
+
+PICO_HEAP = "192K"  # about what a Pico leaves to Python: the bench must fit it too
+
+
+class BenchInfo:
+    def __init__(self, d: dict[str, Any]) -> None:
+        self.d = d
+        self.dir = Path(d["dir"])
+        self.port: str = d["port"]
+        self.control: str = d["control"]
+        self.pid: int = d["pid"]
+        self.mode: str = d["mode"]
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def find(bench_dir: Optional[Path] = None) -> BenchInfo:
+    """The running bench (the one started last, unless a directory is given)."""
+    if bench_dir is None:
+        ptr = paths.current_bench_file()
+        if not ptr.exists():
+            raise BenchError("no virtual bench is running: start one with `pumpctl bench start`, or pass --port for a board")
+        bench_dir = Path(ptr.read_text().strip())
+    f = Path(bench_dir) / "bench.json"
+    if not f.exists():
+        raise BenchError(f"no virtual bench in {bench_dir}: start one with `pumpctl bench start`")
+    info = BenchInfo(json.loads(f.read_text()))
+    if not _alive(info.pid):
+        raise BenchError(f"the virtual bench in {bench_dir} is not running any more (see {bench_dir}/bench.log); start it again")
+    return info
+
+
+def control(info: BenchInfo, req: dict, timeout: float = 600.0) -> dict:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(info.control)
+        s.sendall(json.dumps(req).encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except (OSError, socket.timeout) as e:
+        raise BenchError(f"the bench's control channel did not answer: {e}") from None
+    finally:
+        s.close()
+    if not buf:
+        raise BenchError("the bench closed its control channel without an answer")
+    reply = json.loads(buf)
+    if not reply.get("ok"):
+        raise BenchError(f"bench refused {req.get('cmd')}: {reply.get('error')}")
+    return reply
+
+
+def start(bench_dir: Optional[Path] = None, lockstep: bool = True, speed: int = 1,
+          true_pl: int = 50_000, nominal_pl: int = 50_000, reservoir_ul: int = 20_000,
+          model_ml: int = 20, heap: str = PICO_HEAP, heap_lock_tick: bool = False,
+          timeout: float = 20.0) -> BenchInfo:
+    bench_dir = Path(bench_dir) if bench_dir else paths.default_bench_dir()
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        running = find(bench_dir)
+        raise BenchError(f"a bench is already running in {bench_dir} (pid {running.pid}); stop it first")
+    except BenchError as e:
+        if "already running" in str(e):
+            raise
+    root = paths.repo_root()
+    control_path = str(bench_dir / "control.sock")
+    if len(control_path) > 100:
+        raise BenchError(f"bench directory path too long for a unix socket: {bench_dir}")
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    port = os.ttyname(slave)
+    mode_args = ["--lockstep"] if lockstep else ["--speed", str(speed)]
+    cmd = [paths.micropython(), "-X", f"heapsize={heap}", str(root / "boards/sim/run.py"),
+           "--control", control_path, "--hold", port, "--true-pl", str(true_pl),
+           "--nominal-pl", str(nominal_pl), "--reservoir-ul", str(reservoir_ul),
+           "--model-ml", str(model_ml)] + mode_args
+    if heap_lock_tick:
+        cmd.append("--heap-lock-tick")
+    log = open(bench_dir / "bench.log", "ab")
+    proc = subprocess.Popen(cmd, stdin=master, stdout=master, stderr=log, cwd=str(root),
+                            start_new_session=True, close_fds=True)
+    os.close(master)
+    os.close(slave)
+    log.close()
+    info = BenchInfo({"dir": str(bench_dir), "port": port, "control": control_path,
+                      "pid": proc.pid, "mode": "lockstep" if lockstep else f"x{speed}",
+                      "cmd": cmd, "started": time.time()})
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            tail = (bench_dir / "bench.log").read_text(errors="replace")[-2000:]
+            raise BenchError(f"the bench exited at start (code {proc.returncode}):\n{tail}")
+        try:
+            control(info, {"cmd": "ping"}, timeout=2)
+            break
+        except BenchError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise BenchError("the bench did not answer within %.0f s" % timeout) from None
+            time.sleep(0.05)
+    _write_json(bench_dir / "bench.json", info.d)
+    paths.state_home().mkdir(parents=True, exist_ok=True)
+    paths.current_bench_file().write_text(str(bench_dir))
+    return info
+
+
+def stop(info: BenchInfo, timeout: float = 10.0) -> None:
+    try:
+        control(info, {"cmd": "stop"}, timeout=timeout)
+    except BenchError:
+        pass
+    deadline = time.monotonic() + timeout
+    while _alive(info.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(info.pid):
+        os.kill(info.pid, signal.SIGKILL)
+    try:
+        (info.dir / "bench.json").unlink()
+    except FileNotFoundError:
+        pass
+    ptr = paths.current_bench_file()
+    if ptr.exists() and ptr.read_text().strip() == str(info.dir):
+        ptr.unlink()

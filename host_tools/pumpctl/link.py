@@ -1,0 +1,93 @@
+"""The serial link to a pump (a Pico's USB CDC port or the virtual bench's pseudo-terminal)."""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Optional
+
+import serial
+
+from . import frames
+from .errors import DeviceError, LinkError
+
+
+class Link:
+    def __init__(self, port: str, timeout: float = 5.0, retries: int = 2) -> None:
+        self.port_path = port
+        self.timeout = timeout
+        self.retries = retries
+        try:
+            self.ser = serial.Serial(port, 115200, timeout=0.05, write_timeout=2)
+        except (serial.SerialException, OSError) as e:
+            raise LinkError(f"cannot open {port}: {e}") from None
+        self.ser.reset_input_buffer()  # stale replies for an earlier host
+        self._buf = b""
+        # Sequence numbers start somewhere new each session so a stale reply never matches.
+        self.seq = int.from_bytes(os.urandom(3), "big") + 1
+        self.noise: list[bytes] = []
+        self.signer: Optional[Any] = None  # set by the auth layer: callable(body_obj) -> (body, mac)
+
+    def close(self) -> None:
+        try:
+            self.ser.close()
+        except Exception:
+            pass
+
+    def __enter__(self) -> "Link":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _next_seq(self) -> int:
+        self.seq = (self.seq % ((1 << 30) - 1)) + 1
+        return self.seq
+
+    def _readline(self, deadline: float) -> Optional[bytes]:
+        while time.monotonic() < deadline:
+            i = self._buf.find(b"\n")
+            if i >= 0:
+                line, self._buf = self._buf[:i], self._buf[i + 1:]
+                return line
+            chunk = self.ser.read(4096)
+            if chunk:
+                self._buf += chunk
+        return None
+
+    def request(self, cmd: str, args: Optional[dict] = None, signed: bool = False) -> dict:
+        """Send a command and return the reply's data; raise DeviceError on a refusal."""
+        seq = self._next_seq()
+        obj: dict[str, Any] = {"s": seq, "c": cmd}
+        if args:
+            obj["a"] = args
+        mac = None
+        if self.signer is not None and signed:
+            body, mac = self.signer(obj)
+        else:
+            body = frames.body_bytes(obj)
+        frame = frames.encode_body(body, mac)
+        if len(frame) > frames.MAX_FRAME:
+            raise LinkError(f"request too large for one frame ({len(frame)} bytes)")
+        for attempt in range(self.retries + 1):
+            # The same bytes on a retry: the device answers a repeat from its reply cache.
+            self.ser.write(frame)
+            self.ser.flush()
+            deadline = time.monotonic() + self.timeout
+            while True:
+                line = self._readline(deadline)
+                if line is None:
+                    break
+                try:
+                    reply = frames.parse(line)
+                except frames.FrameError:
+                    continue  # corrupted reply: wait for the retry
+                if reply is None:
+                    self.noise.append(line)
+                    continue
+                if reply.get("s") != seq:
+                    continue
+                if reply.get("ok"):
+                    return reply.get("d") or {}
+                e = reply.get("e") or {}
+                raise DeviceError(e.get("msg", "refused"), e.get("code", "ERROR"))
+        raise LinkError(f"no reply from the pump on {self.port_path} to {cmd!r} after {self.retries + 1} tries")
