@@ -1,0 +1,114 @@
+# PicoBoard: the board interface of docs/architecture.md built from the Pico's drivers and the
+# one pin map in pico/pins.py. main.py on the Pico does:
+#     from pico.board import PicoBoard, boot_button_held
+#     if not boot_button_held(): import app; app.run(PicoBoard())
+import time
+import machine
+from machine import Pin
+
+from pico import pins
+from pico.clock import Clock
+from pico.buzzer import Buzzer
+from pico.leds import Leds
+from pico.button import Button
+from pico.battery import Battery
+
+_WDT_MAX_MS = 8388  # RP2040 hardware limit
+
+
+def boot_button_held(pin=pins.BUTTON, samples=5):
+    """True when the bolus button is held down at boot: main.py then skips auto-start and
+    leaves the REPL free. Samples a few times 2 ms apart so one glitch does not count."""
+    p = Pin(pin, Pin.IN, Pin.PULL_UP)
+    time.sleep_ms(2)  # let the pull-up charge the line
+    for _ in range(samples):
+        if p.value() != 0:
+            return False
+        time.sleep_ms(2)
+    return True
+
+
+class Watchdog:
+    """machine.WDT behind start/feed. The RP2040 watchdog cannot be stopped once started."""
+
+    def __init__(self):
+        self._wdt = None
+        self.timeout_ms = 0
+
+    def start(self, timeout_ms):
+        if not isinstance(timeout_ms, int) or not 1 <= timeout_ms <= _WDT_MAX_MS:
+            raise ValueError("watchdog timeout must be an int in 1..%d ms, got %r"
+                             % (_WDT_MAX_MS, timeout_ms))
+        if self._wdt is not None:
+            raise RuntimeError("watchdog already started")
+        self._wdt = machine.WDT(timeout=timeout_ms)
+        self.timeout_ms = timeout_ms
+
+    def feed(self):
+        if self._wdt is not None:
+            self._wdt.feed()
+
+
+def make_motor(p=pins):
+    if p.MOTOR_KIND == "stepper":
+        from pico.stepper import Stepper
+        return Stepper(p.STEP, p.DIR, p.EN, p.DIAG if p.HAS_DIAG else None,
+                       rate=p.STEP_RATE_DEFAULT)
+    if p.MOTOR_KIND == "dc":
+        from pico.dcpump import DcPump
+        return DcPump(p.PUMP_PWM, slice_ms=p.DC_SLICE_MS, duty_u16=p.DC_DUTY_U16)
+    raise ValueError("pins.MOTOR_KIND must be 'stepper' or 'dc', got %r" % (p.MOTOR_KIND,))
+
+
+def make_scale(p=pins, probe_ms=300):
+    """The HX711 if one answers (DT goes low) within probe_ms, else None."""
+    if not p.HAS_SCALE:
+        return None
+    from pico.hx711 import HX711
+    hx = HX711(p.HX711_DT, p.HX711_SCK)
+    t0 = time.ticks_ms()
+    while not hx.ready():
+        if time.ticks_diff(time.ticks_ms(), t0) > probe_ms:
+            return None
+        time.sleep_ms(10)
+    return hx
+
+
+class PicoBoard:
+    name = "pico"
+    storage_root = "/"
+
+    def __init__(self, p=pins, port=None):
+        # Motor first: its constructor releases EN before anything else can take time.
+        self.motor = make_motor(p)
+        self.clock = Clock()
+        if port is None:
+            from pico.port import Port
+            port = Port()
+        self.port = port
+        self.buzzer = Buzzer(p.BUZZER)
+        self.leds = Leds(p.LED_RED, p.LED_YELLOW)
+        self.button = Button(p.BUTTON)
+        self.battery = Battery(p.BATTERY_ADC, p.DIVIDER_TOP_OHM, p.DIVIDER_BOTTOM_OHM,
+                               p.ADC_VREF_MV)
+        self.scale = make_scale(p)
+        self.watchdog = Watchdog()
+
+    def battery_mv(self):
+        return self.battery.mv()
+
+    def reset_cause(self):
+        c = machine.reset_cause()
+        if c == machine.PWRON_RESET:
+            return "power_on"
+        if c == machine.WDT_RESET:
+            # Note: machine.reset() on the RP2040 also goes through the watchdog.
+            return "watchdog"
+        return "soft"
+
+    def shutdown(self):
+        """Leave the hardware safe (Ctrl-C, fatal error): motor off and disarmed, buzzer off."""
+        try:
+            self.motor.enable(False)
+        finally:
+            self.buzzer.off()

@@ -1,0 +1,65 @@
+# The one pin map of the Raspberry Pi Pico bench pump. Research and education only; never for
+# human use. Every driver, docs/hardware.md and diagram.json (checked by
+# tests/host/test_pico_static.py) follow these numbers: change a wire here and only here.
+# Values are GPIO numbers (GPn), not physical pin numbers. None means "not wired".
+# CPython imports this file too (the static test), hence the guarded const.
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):  # type: ignore[no-redef]
+        return x
+
+# Stepper driver (A4988 / DRV8825 / TMC2209 in STEP/DIR mode).
+STEP = const(2)      # pulses from PIO state machine 0
+DIR = const(3)       # fixed level: the pump only runs forward
+EN = const(4)        # active low: high = driver off (motor unpowered, freewheeling)
+DIAG = const(5)      # TMC2209 DIAG (high on stall); leave unwired on A4988/DRV8825
+
+# Alternative motor: logic-level MOSFET gate driving a DC peristaltic pump.
+PUMP_PWM = const(6)
+
+# Annunciation.
+BUZZER = const(15)   # passive piezo buzzer on PWM (slice 7 B)
+LED_RED = const(14)  # through 330 ohm to the LED anode, cathode to GND
+LED_YELLOW = const(13)
+
+# Patient bolus button: to GND, internal pull-up; held at boot = skip auto-start.
+BUTTON = const(16)
+
+# Optional HX711 load cell amplifier under the outlet beaker.
+HX711_DT = const(17)
+HX711_SCK = const(18)
+
+# Battery sense: divider (100k top, 100k bottom) into ADC0. A potentiometer between 3V3 and
+# GND can stand in for a draining battery.
+BATTERY_ADC = const(26)
+
+# What is fitted. The board reads these to decide which drivers to build.
+MOTOR_KIND = "stepper"   # "stepper" or "dc"
+HAS_DIAG = False         # True when a TMC2209's DIAG is wired to DIAG
+HAS_SCALE = True         # False: board.scale is None (also None when no HX711 answers)
+
+# Board-level numbers that belong with the wiring.
+DIVIDER_TOP_OHM = const(100000)
+DIVIDER_BOTTOM_OHM = const(100000)
+ADC_VREF_MV = const(3300)
+STEP_RATE_DEFAULT = const(400)  # steps per second during a move
+DC_SLICE_MS = const(100)        # one emulated "step" of the DC pump = this much run time
+DC_DUTY_U16 = const(52000)      # ~80 % duty: the pump's running speed
+
+# Every GPIO this map uses, by name; the static test compares it with diagram.json and checks
+# that no GPIO is used twice.
+ALL = {
+    "STEP": STEP,
+    "DIR": DIR,
+    "EN": EN,
+    "DIAG": DIAG,
+    "PUMP_PWM": PUMP_PWM,
+    "BUZZER": BUZZER,
+    "LED_RED": LED_RED,
+    "LED_YELLOW": LED_YELLOW,
+    "BUTTON": BUTTON,
+    "HX711_DT": HX711_DT,
+    "HX711_SCK": HX711_SCK,
+    "BATTERY_ADC": BATTERY_ADC,
+}

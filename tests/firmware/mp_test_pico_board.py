@@ -1,0 +1,484 @@
+# boards/pico on the real MicroPython interpreter against fake machine/rp2 (tests/firmware/fakes).
+import sys
+import fakes
+
+machine, rp2 = fakes.install()  # before any pico import: they bind machine/rp2 at import
+
+import asyncio
+import micropython
+from mptest import eq, raises
+from pico import pins
+from pico import stepper as stepper_mod
+from pico.stepper import Stepper
+from pico.dcpump import DcPump
+from pico.buzzer import Buzzer
+from pico.leds import Leds
+from pico.button import Button
+from pico.hx711 import HX711
+from pico.battery import Battery
+from pico.clock import Clock, Sleeper, DAY_MS
+from pico import board as board_mod
+
+
+def _stepper(**kw):
+    fakes.reset()
+    s = Stepper(pins.STEP, pins.DIR, pins.EN, **kw)
+    return s, rp2.MACHINES[0], machine.state(pins.EN)
+
+
+class FakeTicks:
+    def __init__(self, t=1000):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+# ---------------------------------------------------------------- stepper (PIO)
+
+def test_stepper_program_is_a_real_pio_program():
+    p = stepper_mod.step_program
+    ops = [i.op for i in p.instrs]
+    eq(ops, ["pull", "out", "mov", "jmp", "mov", "jmp", "jmp", "irq"])
+    eq(p.kw["fifo_join"], rp2.PIO.JOIN_TX)
+    # every instruction drives the side-set pin explicitly (non-optional side-set)
+    eq([i.sideset for i in p.instrs], [0, 0, 1, 1, 0, 0, 0, 0])
+
+
+def test_boot_state_driver_released_dir_forward():
+    s, sm, en = _stepper()
+    eq(en.level, 1, "EN must be high (driver off) at boot")
+    eq(en.writes[0], 1, "EN's first write must release the driver")
+    eq(machine.state(pins.DIR).level, 1)
+    eq(machine.state(pins.STEP).level, 0)
+    eq(sm.running, True)
+    eq(s.busy(), False)
+
+
+def test_move_puts_count_and_rate_word_and_en_only_during_move():
+    s, sm, en = _stepper(rate=400)
+    s.enable(True)
+    eq(en.level, 1, "arming alone must not power the driver")
+    s.move(1000)
+    half = (200000 // 400 - 5) // 2
+    eq(sm.words, [(half << 16) | 999])
+    eq(en.level, 0, "EN asserted while moving")
+    eq(s.busy(), True)
+    tr = sm.run()
+    eq(tr.rising, 1000)
+    # every gap between pulses is identical: hardware timing, no jitter
+    eq(tr.periods, {2 * half + 5: 999})
+    eq(200000 // (2 * half + 5), 400)
+    eq(s.rate(), 400)
+    eq(len(tr.irqs), 1)
+    eq(en.level, 1, "EN released by the completion IRQ")
+    eq(s.busy(), False)
+    eq(en.writes[-3:], [1, 0, 1])
+
+
+def test_queued_moves_keep_en_until_the_last_one():
+    s, sm, en = _stepper(rate=1000)
+    s.enable(True)
+    s.move(10)
+    s.move(70000)   # two FIFO words (65536 + 4464)
+    eq(len(sm.words), 3)
+    eq([w & 0xFFFF for w in sm.words], [9, 65535, 4463])
+    tr = sm.run()
+    eq(tr.rising, 70010)
+    eq(len(tr.irqs), 3)
+    eq(en.level, 1)
+    # EN was never released between the queued moves
+    eq(en.writes.count(1), 2, "one release at boot, one after the last move")
+
+
+def test_mean_rate_over_a_continuous_program():
+    # A continuous program: 12 moves of 25 steps, 1 s apart, at 400 steps/s. Each move's
+    # pulses last 62.5 ms, EN is released in between, and 300 steps were given in 12 s.
+    s, sm, en = _stepper(rate=400)
+    s.enable(True)
+    total = 0
+    for k in range(12):
+        s.move(25)
+        eq(en.level, 0)
+        tr = sm.run()
+        total += tr.rising
+        eq(en.level, 1, "EN released between moves")
+        eq(tr.cycles * 1000 // 200000 < 70, True, "move fits well inside its second")
+    eq(total, 300)
+    eq(en.writes.count(0), 12)
+
+
+def test_move_errors_change_nothing():
+    s, sm, en = _stepper()
+    raises(RuntimeError, s.move, 5)      # not armed
+    s.enable(True)
+    raises(ValueError, s.move, -1)
+    raises(ValueError, s.move, 1.5)
+    raises(ValueError, s.move, 10 ** 7)
+    raises(ValueError, s.set_rate, 0)
+    raises(ValueError, s.set_rate, 50000)
+    s.move(0)
+    eq(sm.words, [])
+    eq(en.level, 1)
+    for _ in range(8):
+        s.move(1)
+    raises(RuntimeError, s.move, 1)       # FIFO full
+    eq(len(sm.words), 8)
+
+
+def test_disable_aborts_move_and_releases_en():
+    s, sm, en = _stepper()
+    s.enable(True)
+    s.move(5000)
+    eq(en.level, 0)
+    inits = sm.inits
+    s.enable(False)
+    eq(en.level, 1)
+    eq(sm.fifo, [], "FIFO cleared")
+    eq(sm.inits, inits + 1)
+    eq(s.busy(), False)
+    raises(RuntimeError, s.move, 1)
+
+
+def test_set_rate_changes_next_word():
+    s, sm, en = _stepper()
+    s.enable(True)
+    real = s.set_rate(2000)
+    eq(abs(real - 2000) * 100 <= 2000, True, "within 1 %%: %d" % real)
+    s.move(100)
+    half = sm.words[0] >> 16
+    eq(half, (200000 // 2000 - 5) // 2)
+    tr = sm.run()
+    eq(list(tr.periods), [2 * half + 5])
+    eq(200000 // (2 * half + 5), real)
+    eq(sm.words[0] < (1 << 30), True)
+    s.set_rate(stepper_mod.MIN_RATE)
+    s.move(1)
+    eq(sm.words[1] < (1 << 30), True, "slowest word still a small int")
+
+
+def test_stall_from_diag_releases_en_and_latches():
+    fakes.reset()
+    s = Stepper(pins.STEP, pins.DIR, pins.EN, diag_pin=pins.DIAG)
+    en = machine.state(pins.EN)
+    s.enable(True)
+    s.move(100)
+    eq(en.level, 0)
+    micropython.heap_lock()
+    try:
+        machine.fire(pins.DIAG, 1)
+    finally:
+        micropython.heap_unlock()
+    eq(s.stalled(), True)
+    eq(en.level, 1)
+    raises(RuntimeError, s.move, 1)
+    s.enable(False)
+    s.enable(True)
+    eq(s.stalled(), True, "still stalled while DIAG is high")
+    machine.fire(pins.DIAG, 0)
+    s.enable(True)
+    eq(s.stalled(), False)
+
+
+def test_stepper_irq_and_move_allocate_nothing():
+    s, sm, en = _stepper()
+    s.enable(True)
+    micropython.heap_lock()
+    try:
+        s.move(100)
+        s._done(sm)
+    finally:
+        micropython.heap_unlock()
+    eq(en.level, 1)
+
+
+# ---------------------------------------------------------------- DC pump
+
+def test_dc_pump_runs_for_slices_and_stops():
+    fakes.reset()
+    t = FakeTicks(5000)
+    d = DcPump(pins.PUMP_PWM, slice_ms=100, duty_u16=40000, ticks_ms=t)
+    pwm = machine.PWMS[pins.PUMP_PWM]
+    tim = machine.TIMERS[0]
+    eq(pwm.duty_u16(), 0)
+    raises(RuntimeError, d.move, 1)
+    d.enable(True)
+    d.move(3)
+    eq(pwm.duty_u16(), 40000)
+    eq(tim.period, 300)
+    eq(tim.mode, machine.Timer.ONE_SHOT)
+    t.t += 100
+    d.move(2)           # adds to the 200 ms left
+    eq(tim.period, 400)
+    tim.expire()
+    eq(pwm.duty_u16(), 0)
+    eq(d.busy(), False)
+    d.move(1)
+    d.enable(False)
+    eq(pwm.duty_u16(), 0)
+    eq(tim.active, False)
+    raises(ValueError, d.move, -2)
+
+
+# ---------------------------------------------------------------- buzzer, LEDs
+
+def test_buzzer_pwm_follows_tone_and_off():
+    fakes.reset()
+    b = Buzzer(pins.BUZZER)
+    pwm = machine.PWMS[pins.BUZZER]
+    eq(pwm.duty_u16(), 0)
+    b.tone(880)
+    eq((pwm.freq(), pwm.duty_u16()), (880, 32768))
+    b.off()
+    eq(pwm.duty_u16(), 0)
+    b.tone(440)
+    eq((pwm.freq(), pwm.duty_u16()), (440, 32768))
+    raises(ValueError, b.tone, 5)
+    raises(ValueError, b.tone, 440.0)
+    eq((pwm.freq(), pwm.duty_u16()), (440, 32768), "bad tone changed nothing")
+    b.off()
+    eq(pwm.history[-3:], [("freq", 440), ("duty", 32768), ("duty", 0)])
+
+
+def test_leds():
+    fakes.reset()
+    l = Leds(pins.LED_RED, pins.LED_YELLOW)
+    eq((machine.state(pins.LED_RED).level, machine.state(pins.LED_YELLOW).level), (0, 0))
+    l.set(True, False)
+    eq((machine.state(pins.LED_RED).level, machine.state(pins.LED_YELLOW).level), (1, 0))
+    l.set(0, 1)
+    eq(l.get(), (False, True))
+
+
+# ---------------------------------------------------------------- button
+
+def _flag_is_set(flag):
+    async def probe():
+        try:
+            await asyncio.wait_for_ms(flag.wait(), 5)
+            return True
+        except asyncio.TimeoutError:
+            return False
+    return asyncio.run(probe())
+
+
+def test_button_debounced_press_sets_flag_once():
+    fakes.reset()
+    t = FakeTicks(10000)
+    b = Button(pins.BUTTON, debounce_ms=50, ticks_ms=t)
+    st = machine.state(pins.BUTTON)
+    eq(st.pull, machine.Pin.PULL_UP)
+    eq(st.hard, True)
+    eq(st.level, 1)
+    eq(_flag_is_set(b.pressed_flag), False)
+    # press with bounce: down, up, down within 3 ms
+    micropython.heap_lock()
+    try:
+        machine.fire(pins.BUTTON, 0)
+        t.t += 1
+        machine.fire(pins.BUTTON, 1)
+        t.t += 2
+        machine.fire(pins.BUTTON, 0)
+    finally:
+        micropython.heap_unlock()
+    eq(b.presses, 1)
+    eq(_flag_is_set(b.pressed_flag), True)
+    eq(_flag_is_set(b.pressed_flag), False, "flag consumed by one wait")
+    # held 400 ms, release with bounce
+    t.t += 400
+    machine.fire(pins.BUTTON, 1)
+    t.t += 2
+    machine.fire(pins.BUTTON, 0)
+    t.t += 1
+    machine.fire(pins.BUTTON, 1)
+    eq(b.presses, 1, "release bounce is not a press")
+    eq(_flag_is_set(b.pressed_flag), False)
+    # a second clean press later
+    t.t += 500
+    machine.fire(pins.BUTTON, 0)
+    eq(b.presses, 2)
+    eq(b.held(), True)
+    eq(_flag_is_set(b.pressed_flag), True)
+
+
+def test_boot_button_held():
+    fakes.reset()
+    eq(board_mod.boot_button_held(), False)
+    machine.state(pins.BUTTON).writes.append(0)   # a pressed button: line pulled to GND
+    machine.state(pins.BUTTON).level = 0
+    eq(board_mod.boot_button_held(), True)
+
+
+# ---------------------------------------------------------------- HX711
+
+class FakeHX711Chip:
+    """Shifts a 24-bit two's complement value out on DT, MSB first, on SCK rising edges."""
+
+    def __init__(self, dt, sck):
+        self.value = 0
+        self.bit = 0
+        self.pulses = 0
+        self.dt = machine.state(dt)
+        self.dt.level = 0  # ready
+        self.cur = 0
+        machine.state(sck).on_write = self.on_sck
+
+    def on_sck(self, level):
+        if level:
+            self.pulses += 1
+            if self.pulses <= 24:
+                v = self.value & 0xFFFFFF
+                self.dt.level = (v >> (24 - self.pulses)) & 1
+            else:
+                self.pulses = 0
+                self.dt.level = 0  # next conversion ready at once
+
+
+def test_hx711_reads_signed_24_bit_and_scales():
+    fakes.reset()
+    hx = HX711(pins.HX711_DT, pins.HX711_SCK, samples=4, ng_per_count=120000)
+    chip = FakeHX711Chip(pins.HX711_DT, pins.HX711_SCK)
+    chip.value = 123456
+    eq(hx.read_raw(), 123456)
+    eq(chip.pulses, 0, "25 pulses: gain 128 channel A")
+    chip.value = -5000
+    eq(hx.read_raw(), -5000)
+    chip.value = 1000
+    eq(hx.tare(), 1000)
+    chip.value = 1000 + 8000   # 8000 counts * 120 ug
+    eq(hx.calibrate(960000), 120000)
+    hx2 = HX711(pins.HX711_DT, pins.HX711_SCK, samples=2, ng_per_count=120000, offset=1000)
+    eq(hx2.read_ug(), 960000)
+    chip.value = 1000 + 8500
+    eq(hx2.read_ug(), (8000 + 8500) // 2 * 120)   # average of the two buffered samples
+    eq(hx2.read_ug(), 8500 * 120)
+    # not ready: returns the last value without touching SCK
+    chip.dt.level = 1
+    n = len(machine.state(pins.HX711_SCK).writes)
+    eq(hx2.read_ug(), 8500 * 120)
+    eq(len(machine.state(pins.HX711_SCK).writes), n)
+    # huge raw values clamp below 2**30 instead of growing a big int
+    eq(hx2.counts_to_ug(8000000) < (1 << 30), True)
+    raises(ValueError, hx2.set_calibration, 0, 0)
+    raises(ValueError, hx2.calibrate, 5)
+
+
+def test_hx711_none_before_first_sample():
+    fakes.reset()
+    machine.state(pins.HX711_DT).level = 1
+    hx = HX711(pins.HX711_DT, pins.HX711_SCK)
+    eq(hx.read_ug(), None)
+
+
+# ---------------------------------------------------------------- battery
+
+def test_battery_mv_through_divider():
+    fakes.reset()
+    b = Battery(pins.BATTERY_ADC, 100000, 100000, 3300)
+    machine.ADC_VALUES[pins.BATTERY_ADC] = 65535
+    eq(b.mv(), 6600)
+    machine.ADC_VALUES[pins.BATTERY_ADC] = 32768
+    eq(b.pin_mv(), 1650)
+    eq(b.mv(), 3300)
+    b2 = Battery(pins.BATTERY_ADC, 47000, 100000, 3300)   # ratio 1.47
+    machine.ADC_VALUES[pins.BATTERY_ADC] = 39719           # 2000 mV at the pin
+    eq(b2.mv(), 2000 * 147 // 100)
+    eq(machine.ADC_READS[pins.BATTERY_ADC] >= 12, True)
+    raises(ValueError, Battery, pins.BATTERY_ADC, 100000, 0)
+    raises(ValueError, Battery, pins.BATTERY_ADC, -1, 100)
+
+
+# ---------------------------------------------------------------- clock
+
+def test_clock_wall_rolls_over_midnight_and_folds():
+    t = FakeTicks(777)
+    c = Clock(ticks_ms=t)
+    eq(c.wall(), None)
+    c.set_wall(9000, DAY_MS - 1500)
+    t.t += 1000
+    eq(c.wall(), (9000, DAY_MS - 500))
+    t.t += 700
+    eq(c.wall(), (9001, 200))
+    # 5 days without a read, then 3 more: still exact, stored numbers stay small
+    t.t += 5 * DAY_MS
+    eq(c.wall(), (9006, 200))
+    t.t += 3 * DAY_MS + 10
+    eq(c.wall(), (9009, 210))
+    raises(ValueError, c.set_wall, -1, 0)
+    raises(ValueError, c.set_wall, 1, DAY_MS)
+    raises(ValueError, c.set_wall, 1, 1.5)
+    eq(c.wall(), (9009, 210), "bad set_wall changed nothing")
+
+
+def test_clock_wait_timeout_and_kick():
+    c = Clock()
+    s = Sleeper()
+
+    async def main():
+        t0 = c.ticks()
+        await c.wait(30, s)
+        waited = c.diff(c.ticks(), t0)
+
+        async def kicker():
+            await asyncio.sleep_ms(10)
+            s.kick()
+        asyncio.create_task(kicker())
+        t1 = c.ticks()
+        await c.wait(5000, s)
+        kicked = c.diff(c.ticks(), t1)
+        s.kick()
+        t2 = c.ticks()
+        await c.wait(5000, s)          # a kick before the wait is not lost
+        early = c.diff(c.ticks(), t2)
+        return waited, kicked, early
+    waited, kicked, early = asyncio.run(main())
+    eq(waited >= 30, True, "waited %d" % waited)
+    eq(kicked < 1000, True, "kick ended the wait (%d ms)" % kicked)
+    eq(early < 1000, True)
+
+
+# ---------------------------------------------------------------- whole board
+
+def test_pico_board_has_the_interface():
+    fakes.reset()
+    from pico.port import Port
+    import io
+
+    class NullPort:
+        async def read(self):
+            return b"x"
+
+        def write(self, b):
+            return len(b)
+    b = board_mod.PicoBoard(port=NullPort())
+    eq(b.name, "pico")
+    eq(b.storage_root, "/")
+    eq(machine.state(pins.EN).level, 1)
+    for attr in ("ticks", "diff", "wait", "Sleeper", "wall", "set_wall"):
+        eq(hasattr(b.clock, attr), True, attr)
+    for attr in ("move", "enable", "stalled"):
+        eq(hasattr(b.motor, attr), True, attr)
+    eq(b.scale is not None, True, "fake DT reads low: HX711 present")
+    machine.ADC_VALUES[pins.BATTERY_ADC] = 65535
+    eq(b.battery_mv(), 6600)
+    eq(b.reset_cause(), "power_on")
+    machine.RESET_CAUSE[0] = machine.WDT_RESET
+    eq(b.reset_cause(), "watchdog")
+    machine.RESET_CAUSE[0] = machine.SOFT_RESET
+    eq(b.reset_cause(), "soft")
+    raises(ValueError, b.watchdog.start, 9000)
+    eq(machine.WDTS, [])
+    b.watchdog.feed()   # before start: harmless
+    b.watchdog.start(5000)
+    b.watchdog.feed()
+    b.watchdog.feed()
+    eq((machine.WDTS[0].timeout, machine.WDTS[0].feeds), (5000, 2))
+    raises(RuntimeError, b.watchdog.start, 5000)
+    b.motor.enable(True)
+    b.motor.move(50)
+    b.buzzer.tone(1000)
+    eq(machine.state(pins.EN).level, 0)
+    b.shutdown()
+    eq(machine.state(pins.EN).level, 1)
+    eq(machine.PWMS[pins.BUZZER].duty_u16(), 0)
+    eq(b.button.pressed_flag is not None, True)
