@@ -1,0 +1,132 @@
+# Rolling 24 h dose window over every source of dose (pure core, integers only).
+#
+# Delivered dose is added in ng at uptime seconds into fixed, preallocated time buckets.
+# Conservatism: total_ug(now) sums every bucket that overlaps the last 24 h, i.e. the 24 h
+# window plus up to one bucket of older dose, and rounds ng up to whole µg. So the total may
+# over-count by at most one bucket's worth (bucket_s of delivery, e.g. 15 min) plus 1 µg and
+# never under-counts: a bolus is refused early rather than let through late.
+#
+# add() allocates nothing (small-int arithmetic and list stores only), so the control tick can
+# call it under micropython.heap_lock(). Each bucket keeps µg plus an ng remainder (< 1000), so
+# no int grows past 2**30 as long as one bucket holds less than ~10**9 µg.
+try:
+    from micropython import const
+except ImportError:  # CPython (host property tests)
+    def const(x):
+        return x
+
+_DAY_S = const(86400)
+
+
+class Rolling24:
+    def __init__(self, bucket_s=900):
+        if type(bucket_s) is not int or bucket_s < 60 or _DAY_S % bucket_s:
+            raise ValueError("bucket_s must be a whole divisor of 86400 s, at least 60 s")
+        self.bucket_s = bucket_s
+        # One more slot than a day's buckets: the oldest partly-inside bucket stays counted.
+        self.n = _DAY_S // bucket_s + 1
+        self._tag = [-1] * self.n   # absolute bucket number held by the slot, -1 = empty
+        self._ug = [0] * self.n
+        self._ng = [0] * self.n     # remainder 0..999
+        self._last = 0              # latest now_s seen: time never runs backwards in here
+
+    def _now(self, now_s):
+        # Uptime must not go back; if a caller's clock does, keep the later time (dose then
+        # stays in the window longer: conservative).
+        if now_s < self._last:
+            return self._last
+        self._last = now_s
+        return now_s
+
+    def add(self, now_s, ng):
+        """Record `ng` nanograms (int >= 0) delivered at uptime second `now_s`. No allocation."""
+        if ng <= 0:
+            return
+        now_s = self._now(now_s)
+        b = now_s // self.bucket_s
+        i = b % self.n
+        if self._tag[i] != b:
+            self._tag[i] = b
+            self._ug[i] = 0
+            self._ng[i] = 0
+        t = self._ng[i] + ng
+        self._ug[i] += t // 1000
+        self._ng[i] = t % 1000
+
+    def total_ug(self, now_s):
+        """Dose in µg delivered in the 24 h up to `now_s` (over-counts, never under-counts:
+        see the module comment). No allocation."""
+        if now_s < self._last:
+            now_s = self._last
+        b = now_s // self.bucket_s
+        oldest = b - self.n + 1
+        ug = 0
+        ng = 0
+        for i in range(self.n):
+            t = self._tag[i]
+            if oldest <= t <= b:
+                ug += self._ug[i]
+                ng += self._ng[i]
+        return ug + (ng + 999) // 1000
+
+    def headroom_ug(self, now_s, limit_ug):
+        """How many µg may still be delivered now without passing `limit_ug` (>= 0)."""
+        h = limit_ug - self.total_ug(now_s)
+        return h if h > 0 else 0
+
+    def would_exceed(self, now_s, extra_ug, limit_ug):
+        """True when delivering `extra_ug` more now would pass the 24 h maximum `limit_ug`:
+        the caller refuses the whole bolus (never cuts it short)."""
+        return self.total_ug(now_s) + extra_ug > limit_ug
+
+    def to_state(self, now_s):
+        """Small JSON-able state: [[age_s, ug, ng], ...] for buckets still in the window, ages
+        relative to now_s so it survives a reboot (uptime restarts at 0). age_s is the age of
+        the latest moment the bucket could hold delivery (its end, or now), so a restored dose
+        never leaves the window earlier than the real one would."""
+        if now_s < self._last:
+            now_s = self._last
+        b = now_s // self.bucket_s
+        out = []
+        for i in range(self.n):
+            t = self._tag[i]
+            if b - self.n < t <= b and (self._ug[i] or self._ng[i]):
+                age = now_s - (t + 1) * self.bucket_s
+                out.append([age if age > 0 else 0, self._ug[i], self._ng[i]])
+        return out
+
+    def from_state(self, state, now_s):
+        """Restore to_state() output at uptime `now_s`. Time the pump was off is unknown and
+        taken as zero, so restored dose stays in the window at least as long as it should.
+        Malformed state raises ValueError and leaves the window as it was."""
+        if not isinstance(state, list):
+            raise ValueError("rolling state must be a list")
+        rows = []
+        for r in state:
+            if not isinstance(r, list) or len(r) != 3:
+                raise ValueError("rolling state rows are [age_s, ug, ng]")
+            for v in r:
+                if type(v) is not int or v < 0 or v >= (1 << 29):
+                    raise ValueError("rolling state values must be whole numbers >= 0")
+            if r[2] > 999:
+                raise ValueError("rolling state ng remainder must be < 1000")
+            rows.append(r)
+        for i in range(self.n):
+            self._tag[i] = -1
+            self._ug[i] = 0
+            self._ng[i] = 0
+        self._last = now_s
+        for age, ug, ng in rows:
+            # Re-add in the bucket holding the latest possible delivery time (never before 0).
+            t = now_s - age
+            if t < 0:
+                t = 0
+            b = t // self.bucket_s
+            i = b % self.n
+            if self._tag[i] != b:
+                self._tag[i] = b
+                self._ug[i] = 0
+                self._ng[i] = 0
+            x = self._ng[i] + ng
+            self._ug[i] += ug + x // 1000
+            self._ng[i] = x % 1000
