@@ -1,0 +1,482 @@
+# services/auth.py on the real interpreter, on littlefs in RAM (the Pico's filesystem):
+# every refusal code, counters across a reboot (a re-created Auth), lockout window and expiry
+# driven by now_ms, the role table, provisioning rules, and power cuts during a counter save.
+import json
+import vfs
+from mptest import req, eq, raises
+from sim.blockdev import BlockDev, PowerCut, mount_lfs
+import services.auth as auth_mod
+from services.auth import (Auth, AuthError, role_may, min_role, COMMAND_MIN_ROLE,
+                           FAIL_WINDOW_MS, LOCK_MS)
+from services.hmac_sha256 import HmacKey
+
+MP = "/authfs"
+DEV = "sim-0001"
+KEYS = {"clinician": "11" * 32, "patient": "22" * 32}
+_MAC = {}
+
+
+def _fresh():
+    d = BlockDev(block_count=32)
+    mount_lfs(d, MP)
+    return d
+
+
+def _provisioned():
+    dev = _fresh()
+    a = Auth(MP, DEV)
+    a.provision(KEYS, None)
+    return dev, a
+
+
+def _frame(cmd, role, n, d=DEV, key_role=None, keys=KEYS, extra=None):
+    """(body bytes, parsed req, mac) as the integrator would hand them to check()."""
+    obj = {"s": n, "c": cmd, "r": role, "n": n, "d": d}
+    if extra:
+        obj.update(extra)
+    body = json.dumps(obj).encode()
+    kr = key_role or role
+    k = _MAC.get(keys[kr])
+    if k is None:
+        k = _MAC[keys[kr]] = HmacKey(bytes.fromhex(keys[kr]) if hasattr(bytes, "fromhex") else _unhex(keys[kr]))
+    return body, json.loads(body), k.hexdigest(body)
+
+
+def _unhex(s):
+    from binascii import unhexlify
+    return unhexlify(s)
+
+
+def _check(a, cmd, role, n, now=1000, **kw):
+    body, r, mac = _frame(cmd, role, n, **kw)
+    return a.check(cmd, body, r, mac, now)
+
+
+_T = [0]
+
+
+def _later():
+    # 15 s apart: never 5 failures inside one 60 s window, so tests of single refusals
+    # are not turned into lockouts
+    _T[0] += FAIL_WINDOW_MS // 4
+    return _T[0]
+
+
+def _code(fn, *args, **kw):
+    e = raises(AuthError, fn, *args, **kw)
+    return e.code
+
+
+def _file():
+    with open(MP + "/auth/auth.json") as f:
+        return f.read()
+
+
+# --- public commands and missing credentials -------------------------------------------------
+
+@req("SR-042")
+def test_public_commands_need_no_credentials_even_unprovisioned():
+    _fresh()
+    a = Auth(MP, DEV)
+    eq(a.is_provisioned(), False)
+    for cmd in ("hello", "identify", "status", "alarms"):
+        eq(a.check(cmd, b"{}", {"s": 1, "c": cmd}, None, 0), "anyone")
+
+
+@req("SR-040")
+def test_unprovisioned_refuses_therapy_commands():
+    _fresh()
+    a = Auth(MP, DEV)
+    eq(_code(a.check, "program_continuous", b"{}", {"c": "program_continuous"}, None, 0), "AUTH_UNPROVISIONED")
+    # even with a well-formed frame: there is no key to check it against
+    body, r, mac = _frame("stop", "clinician", 1)
+    eq(_code(a.check, "stop", body, r, mac, 0), "AUTH_UNPROVISIONED")
+
+
+@req("SR-040")
+def test_auth_required_without_mac_or_role():
+    _, a = _provisioned()
+    eq(_code(a.check, "stop", b'{"c":"stop"}', {"c": "stop"}, None, 0), "AUTH_REQUIRED")
+    eq(_code(a.check, "patient_bolus", b"{}", {"c": "patient_bolus"}, None, 0), "AUTH_REQUIRED")
+    body, r, mac = _frame("stop", "clinician", 1)
+    eq(_code(a.check, "stop", body, r, None, 0), "AUTH_REQUIRED")  # role, no MAC
+    del r["r"]
+    eq(_code(a.check, "stop", body, r, mac, 0), "AUTH_REQUIRED")  # MAC, no role
+    eq(a.counters(), {"clinician": 0, "patient": 0})
+
+
+# --- MAC, device, counter, role ---------------------------------------------------------------
+
+@req("SR-040")
+def test_accepts_good_frames_and_returns_role():
+    _, a = _provisioned()
+    eq(_check(a, "program_continuous", "clinician", 1), "clinician")
+    eq(_check(a, "patient_bolus", "patient", 1), "patient")
+    eq(_check(a, "status", "patient", 2), "patient")  # credentials on a public command are checked too
+    eq(a.counters(), {"clinician": 1, "patient": 2})
+
+
+@req("SR-040")
+def test_bad_mac_refused():
+    _, a = _provisioned()
+    body, r, mac = _frame("stop", "clinician", 1)
+    eq(_code(a.check, "stop", body, r, "0" * 64, _later()), "AUTH_BAD_MAC")
+    eq(_code(a.check, "stop", body, r, mac.upper(), _later()), "AUTH_BAD_MAC")   # only lowercase hex
+    eq(_code(a.check, "stop", body, r, mac[:63], _later()), "AUTH_BAD_MAC")
+    eq(_code(a.check, "stop", body, r, 12345, _later()), "AUTH_BAD_MAC")
+    # body changed after signing (e.g. a rate edited in transit)
+    eq(_code(a.check, "stop", body + b" ", r, mac, _later()), "AUTH_BAD_MAC")
+    # clinician command signed with the patient key but claiming clinician
+    body, r, mac = _frame("stop", "clinician", 1, key_role="patient")
+    eq(_code(a.check, "stop", body, r, mac, _later()), "AUTH_BAD_MAC")
+    eq(a.counters(), {"clinician": 0, "patient": 0})
+
+
+@req("SR-040")
+def test_other_keys_refused():
+    _, a = _provisioned()
+    other = {"clinician": "33" * 32, "patient": "44" * 32}
+    body, r, mac = _frame("stop", "clinician", 1, keys=other)
+    e = raises(AuthError, a.check, "stop", body, r, mac, 0)
+    eq(e.code, "AUTH_BAD_MAC")
+
+
+def test_wrong_device_refused():
+    _, a = _provisioned()
+    body, r, mac = _frame("stop", "clinician", 1, d="sim-0002")
+    e = raises(AuthError, a.check, "stop", body, r, mac, 0)
+    eq(e.code, "AUTH_DEVICE")
+    eq("sim-0002" in e.message and DEV in e.message, True)
+
+
+@req("SR-041")
+def test_replay_refused():
+    _, a = _provisioned()
+    body, r, mac = _frame("patient_bolus", "patient", 5)
+    eq(a.check("patient_bolus", body, r, mac, 0), "patient")
+    e = raises(AuthError, a.check, "patient_bolus", body, r, mac, 10)  # the same capture again
+    eq(e.code, "AUTH_REPLAY")
+    eq("last accepted 5" in e.message, True)
+    eq(_code(_check, a, "patient_bolus", "patient", 4), "AUTH_REPLAY")  # older
+    eq(_check(a, "patient_bolus", "patient", 6), "patient")
+    # counters are per role: clinician 1 is still fresh
+    eq(_check(a, "stop", "clinician", 1), "clinician")
+
+
+@req("SR-041")
+def test_counter_survives_reboot():
+    _, a = _provisioned()
+    body, r, mac = _frame("bolus", "clinician", 7)
+    eq(a.check("bolus", body, r, mac, 0), "clinician")
+    b = Auth(MP, DEV)  # reboot: everything re-read from flash
+    eq(b.is_provisioned(), True)
+    eq(b.counters(), {"clinician": 7, "patient": 0})
+    eq(_code(b.check, "bolus", body, r, mac, 0), "AUTH_REPLAY")
+    eq(_code(_check, b, "bolus", "clinician", 7), "AUTH_REPLAY")
+    eq(_check(b, "bolus", "clinician", 8), "clinician")
+
+
+@req("SR-041")
+def test_counter_is_on_flash_when_check_returns():
+    _, a = _provisioned()
+    _check(a, "stop", "clinician", 42)
+    d = json.loads(_file())
+    eq(d["ctr"], {"clinician": 42, "patient": 0})
+
+
+@req("SR-042")
+def test_patient_may_not_change_therapy():
+    _, a = _provisioned()
+    for cmd in ("program_continuous", "program_set", "bolus", "prime", "bridge", "stop", "resume",
+                "refill", "time_sync", "provision", "alarms_test", "calibrate", "future_command"):
+        eq(_code(_check, a, cmd, "patient", 1, _later()), "AUTH_ROLE", cmd)
+    eq(a.counters()["patient"], 0)  # refusals consume no counter
+    eq(_check(a, "patient_bolus", "patient", 1), "patient")
+
+
+def test_unknown_role_refused():
+    _, a = _provisioned()
+    body, r, mac = _frame("stop", "clinician", 1)
+    r["r"] = "admin"
+    eq(_code(a.check, "stop", body, r, mac, 0), "AUTH_ROLE")
+
+
+def test_malformed_auth_fields():
+    _, a = _provisioned()
+    for n in (0, -1, 2 ** 30, True, "5", 1.5, None):
+        body, r, mac = _frame("stop", "clinician", 1)
+        r["n"] = n
+        eq(_code(a.check, "stop", body, r, mac, _later()), "AUTH_MALFORMED", repr(n))
+    body, r, mac = _frame("stop", "clinician", 1)
+    r["d"] = 5
+    eq(_code(a.check, "stop", body, r, mac, 0), "AUTH_MALFORMED")
+    eq(_code(a.check, "stop", body, [1], mac, 0), "AUTH_MALFORMED")
+
+
+def test_largest_counter_then_exhausted():
+    _, a = _provisioned()
+    eq(_check(a, "stop", "clinician", 2 ** 30 - 1), "clinician")
+    eq(_code(_check, a, "stop", "clinician", 2 ** 30 - 1), "AUTH_REPLAY")
+
+
+def test_refusals_write_nothing():
+    _, a = _provisioned()
+    _check(a, "stop", "clinician", 3)
+    before = _file()
+    for fn in (lambda: _check(a, "stop", "clinician", 3),
+               lambda: _check(a, "stop", "patient", 9),
+               lambda: _check(a, "stop", "clinician", 9, d="x")):
+        raises(AuthError, fn)
+    eq(_file(), before)
+
+
+# --- role table -------------------------------------------------------------------------------
+
+@req("SR-042")
+def test_role_table():
+    for cmd in ("hello", "identify", "status", "alarms"):
+        eq(min_role(cmd), "anyone", cmd)
+    for cmd in ("patient_bolus", "alarms_ack", "alarms_pause", "log"):
+        eq(min_role(cmd), "patient", cmd)
+        eq(role_may("anyone", cmd), False, cmd)
+        eq(role_may("patient", cmd), True, cmd)
+    eq(min_role("program_continuous"), "clinician")
+    eq(min_role("anything_not_listed"), "clinician")
+    for cmd in list(COMMAND_MIN_ROLE) + ["stop", "provision", "x"]:
+        eq(role_may("clinician", cmd), True, cmd)
+    eq(role_may("admin", "status"), False)
+    eq(role_may(None, "status"), False)
+
+
+# --- lockout ---------------------------------------------------------------------------------
+
+def _bad(a, now):
+    body, r, mac = _frame("stop", "clinician", 1)
+    return raises(AuthError, a.check, "stop", body, r, "0" * 64, now)
+
+
+@req("SR-043")
+def test_lockout_after_five_failures_and_expiry():
+    _, a = _provisioned()
+    t = 10000
+    for i in range(4):
+        e = _bad(a, t + i * 1000)
+        eq((e.code, e.lock_engaged), ("AUTH_BAD_MAC", False))
+    e = _bad(a, t + 4000)
+    eq((e.code, e.lock_engaged), ("AUTH_BAD_MAC", True))  # this one starts the lock: raise the alarm
+    t0 = t + 4000
+    eq(a.locked_ms(t0), LOCK_MS)
+    eq(a.info(t0)["locked_s"], 300)
+    # a correct frame is refused while locked, without consuming its counter
+    e = raises(AuthError, _check, a, "stop", "clinician", 1, t0 + 1000)
+    eq((e.code, e.lock_engaged), ("AUTH_LOCKED", False))
+    eq(a.counters()["clinician"], 0)
+    # public reads still work
+    eq(a.check("status", b"{}", {"c": "status"}, None, t0 + 1000), "anyone")
+    eq(_code(_check, a, "stop", "clinician", 1, t0 + LOCK_MS - 1), "AUTH_LOCKED")
+    eq(_check(a, "stop", "clinician", 1, t0 + LOCK_MS), "clinician")
+    eq(a.locked_ms(t0 + LOCK_MS), 0)
+
+
+@req("SR-043")
+def test_failures_outside_window_do_not_lock():
+    _, a = _provisioned()
+    t = 0
+    for i in range(12):  # one failure every 15 s: never 5 within 60 s
+        e = _bad(a, t + i * (FAIL_WINDOW_MS // 4))
+        eq(e.lock_engaged, False, "failure %d" % i)
+    eq(a.locked_ms(12 * FAIL_WINDOW_MS // 4), 0)
+
+
+@req("SR-043")
+def test_lockout_counts_every_claimed_failure_kind():
+    _, a = _provisioned()
+    _check(a, "stop", "clinician", 5)
+    codes = []
+    for fn in (lambda: _check(a, "stop", "clinician", 5, 100),        # replay
+               lambda: _check(a, "stop", "patient", 1, 200),          # role
+               lambda: _check(a, "stop", "clinician", 6, 300, d="x"),  # device
+               lambda: _bad(a, 400) and None,                          # bad mac
+               lambda: _check(a, "stop", "clinician", 7, 500, d="y")):
+        try:
+            fn()
+        except AuthError as e:
+            codes.append((e.code, e.lock_engaged))
+    eq(codes[:3], [("AUTH_REPLAY", False), ("AUTH_ROLE", False), ("AUTH_DEVICE", False)])
+    eq(codes[-1], ("AUTH_DEVICE", True))
+
+
+@req("SR-043")
+def test_missing_credentials_do_not_count_toward_lockout():
+    _, a = _provisioned()
+    for i in range(10):
+        eq(_code(a.check, "stop", b"{}", {"c": "stop"}, None, i), "AUTH_REQUIRED")
+    eq(a.locked_ms(10), 0)
+
+
+@req("SR-043")
+def test_lockout_survives_reboot():
+    _, a = _provisioned()
+    for i in range(5):
+        _bad(a, 1000 + i)
+    b = Auth(MP, DEV)  # reset during the lock: ticks restart, so does the full lock
+    eq(_code(_check, b, "stop", "clinician", 1, 50), "AUTH_LOCKED")
+    eq(b.locked_ms(50 + LOCK_MS - 1), 1)
+    eq(_check(b, "stop", "clinician", 1, 50 + LOCK_MS), "clinician")
+    c = Auth(MP, DEV)  # expired lock was cleared from flash
+    eq(c.locked_ms(0), 0)
+
+
+@req("SR-043")
+def test_lockout_across_ticks_wrap():
+    _, a = _provisioned()
+    top = 2 ** 30
+    for i in range(5):
+        _bad(a, top - 5000 + i * 1000)  # last failure at top - 1000
+    eq(_code(_check, a, "stop", "clinician", 1, 5000), "AUTH_LOCKED")  # ticks wrapped to 5000
+    eq(a.locked_ms(5000), LOCK_MS - 6000)
+    eq(_check(a, "stop", "clinician", 1, LOCK_MS - 1000), "clinician")
+
+
+# --- provisioning ------------------------------------------------------------------------------
+
+def test_provision_rules():
+    _, a = _provisioned()
+    eq(a.is_provisioned(), True)
+    new = {"clinician": "55" * 32, "patient": "66" * 32}
+    eq(_code(a.provision, new, None), "AUTH_REQUIRED")  # already provisioned: not without authority
+    eq(_code(a.provision, new, "patient"), "AUTH_MALFORMED")
+    _check(a, "stop", "clinician", 9)
+    a.provision(new, "clinician")
+    eq(a.counters(), {"clinician": 0, "patient": 0})
+    # old keys are dead, new keys work from counter 1
+    eq(_code(_check, a, "stop", "clinician", 10), "AUTH_BAD_MAC")
+    eq(_check(a, "stop", "clinician", 1, keys=new), "clinician")
+    b = Auth(MP, DEV)
+    eq(b.counters(), {"clinician": 1, "patient": 0})
+
+
+def test_provision_rejects_bad_keys_and_changes_nothing():
+    _, a = _provisioned()
+    before = _file()
+    for bad in ({"clinician": "11" * 32},
+                {"clinician": "aa" * 32, "patient": "aa" * 32},
+                {"clinician": "AA" * 32, "patient": "bb" * 32},
+                {"clinician": "aa" * 31, "patient": "bb" * 32},
+                {"clinician": "00" * 32, "patient": "bb" * 32},
+                {"clinician": "aa" * 32, "patient": "bb" * 32, "admin": "cc" * 32},
+                "aa" * 32, None):
+        eq(_code(a.provision, bad, "physical"), "AUTH_MALFORMED", repr(bad))
+    eq(_file(), before)
+    eq(_check(a, "stop", "clinician", 1), "clinician")
+
+
+def test_physical_provision_clears_lock():
+    _, a = _provisioned()
+    for i in range(5):
+        _bad(a, i)
+    eq(_code(_check, a, "stop", "clinician", 1, 10), "AUTH_LOCKED")
+    new = {"clinician": "77" * 32, "patient": "88" * 32}
+    a.provision(new, "physical")
+    eq(a.locked_ms(11), 0)
+    eq(_check(a, "stop", "clinician", 1, 12, keys=new), "clinician")
+    eq(Auth(MP, DEV).locked_ms(0), 0)  # and the lock marker is gone from flash
+
+
+def test_damaged_state_refuses_and_needs_physical_act():
+    _provisioned()
+    with open(MP + "/auth/auth.json", "w") as f:
+        f.write('{"v": 1, "keys": {"clinician": "' + "11" * 32 + '", "patient": "' + "22" * 32
+                + '"}, "ctr": {"clinician": 0, "patient": 0}, "crc": 1}')  # counters reset, CRC wrong
+    a = Auth(MP, DEV)
+    eq(a.state, "damaged")
+    eq(a.is_provisioned(), False)
+    e = raises(AuthError, _check, a, "stop", "clinician", 1)
+    eq(e.code, "AUTH_UNPROVISIONED")
+    eq("damaged" in e.message, True)
+    eq(_code(a.provision, KEYS, None), "AUTH_REQUIRED")
+    eq(_code(a.provision, KEYS, "clinician"), "AUTH_REQUIRED")
+    a.provision({"clinician": "99" * 32, "patient": "88" * 32}, "physical")
+    eq(a.is_provisioned(), True)
+    for junk in ("", "{", "[]", '{"v":1}', "null"):
+        with open(MP + "/auth/auth.json", "w") as f:
+            f.write(junk)
+        eq(Auth(MP, DEV).state, "damaged", junk)
+
+
+def test_leftover_temp_file_is_ignored():
+    _provisioned()
+    with open(MP + "/auth/auth.json.tmp", "w") as f:
+        f.write("half a fi")
+    a = Auth(MP, DEV)
+    eq(a.is_provisioned(), True)
+    eq(_check(a, "stop", "clinician", 1), "clinician")
+
+
+@req("SR-044")
+def test_info_has_no_key_material():
+    _, a = _provisioned()
+    _check(a, "stop", "clinician", 3)
+    info = a.info(0)
+    eq(info, {"provisioned": True, "auth_state": "ok", "locked_s": 0,
+              "counters": {"clinician": 3, "patient": 0}})
+    s = repr(info) + repr(a.counters())
+    for k in KEYS.values():
+        eq(k[:8] in s, False)
+
+
+def test_storage_failure_refuses_command():
+    _, a = _provisioned()
+    real = auth_mod._write_atomic
+
+    def full(path, text):
+        raise OSError(28)
+
+    auth_mod._write_atomic = full
+    try:
+        e = raises(AuthError, _check, a, "stop", "clinician", 1)
+    finally:
+        auth_mod._write_atomic = real
+    eq(e.code, "AUTH_STORAGE")
+    eq(a.counters()["clinician"], 0)
+    eq(_check(a, "stop", "clinician", 1), "clinician")
+
+
+@req("SR-041")
+def test_power_cut_during_counter_save():
+    # Cut power at every flash operation of an accepted check, intact and torn. After each
+    # power-on the state is intact and holds the old counter (the command never ran) or the
+    # new one; it never goes back below a counter that was acknowledged before.
+    dev, a = _provisioned()
+    _check(a, "stop", "clinician", 4)
+    vfs.umount(MP)
+    snap = dev.image()
+    cuts = 0
+    for torn in (False, True):
+        k = 1
+        while True:
+            dev = dev.reboot()
+            dev.restore(snap)
+            eq(mount_lfs(dev, MP), False)
+            a = Auth(MP, DEV)
+            dev.fail_at(k, torn=torn)
+            try:
+                _check(a, "stop", "clinician", 5)
+                done = True
+            except PowerCut:
+                done = False
+            if done:
+                dev.disarm()
+                eq(Auth(MP, DEV).counters()["clinician"], 5)
+                break
+            cuts += 1
+            dev = dev.reboot()
+            eq(mount_lfs(dev, MP), False)
+            b = Auth(MP, DEV)
+            eq(b.state, "ok", "cut at op %d torn=%s" % (k, torn))
+            c = b.counters()["clinician"]
+            eq(c in (4, 5), True, "counter %d after cut %d" % (c, k))
+            eq(_code(_check, b, "stop", "clinician", 4), "AUTH_REPLAY")
+            k += 1
+    vfs.umount(MP)
+    eq(cuts > 0, True)
