@@ -74,6 +74,15 @@ def make_scale(p=pins, probe_ms=300):
     return hx
 
 
+def device_id():
+    """"PICO-" and the flash chip's unique id in hex: stable for the board's life."""
+    try:
+        uid = machine.unique_id()
+    except AttributeError:
+        return "PICO-UNKNOWN"
+    return "PICO-" + "".join("%02X" % b for b in uid)
+
+
 class PicoBoard:
     name = "pico"
     storage_root = "/"
@@ -81,6 +90,14 @@ class PicoBoard:
     def __init__(self, p=pins, port=None):
         # Motor first: its constructor releases EN before anything else can take time.
         self.motor = make_motor(p)
+        self.device_id = device_id()
+        if p.MOTOR_KIND == "dc":
+            self.nominal_pl_per_step = p.DC_SLICE_PL_DEFAULT
+        else:
+            self.nominal_pl_per_step = p.STEP_PL_DEFAULT
+        self.reservoir_model_ml = p.RESERVOIR_ML
+        # The firmware cannot know what is in a real reservoir: 0 until the refill workflow.
+        self.initial_fill_ul = 0
         self.clock = Clock()
         if port is None:
             from pico.port import Port

@@ -22,7 +22,6 @@ class DcPump:
         self._duty = duty_u16
         self._ticks = ticks_ms if ticks_ms is not None else time.ticks_ms
         self._timer = Timer(-1)
-        self._armed = False
         self._running = False
         self._end = 0
         self._stop_cb = self._stop  # made once: the timer callback must not allocate
@@ -35,10 +34,8 @@ class DcPump:
         return self._slice
 
     def enable(self, on):
-        if on:
-            self._armed = True
-        else:
-            self._armed = False
+        # Moves need no arming; enable(False) stops a run in progress.
+        if not on:
             self._timer.deinit()
             self._stop(None)
 
@@ -50,8 +47,6 @@ class DcPump:
             raise ValueError("move of %d slices runs over a day" % steps)
         if steps == 0:
             return
-        if not self._armed:
-            raise RuntimeError("motor not enabled")
         now = self._ticks()
         run = steps * self._slice
         if self._running:

@@ -46,6 +46,11 @@ ADC_VREF_MV = const(3300)
 STEP_RATE_DEFAULT = const(400)  # steps per second during a move
 DC_SLICE_MS = const(100)        # one emulated "step" of the DC pump = this much run time
 DC_DUTY_U16 = const(52000)      # ~80 % duty: the pump's running speed
+# Nominal volume per step until calibrated (docs/hardware.md "Calibrate"): a small
+# peristaltic head, 1/16 microstepping (3200 steps/rev), ~0.1 mL/rev -> ~31 nL/step.
+STEP_PL_DEFAULT = const(31250)
+DC_SLICE_PL_DEFAULT = const(50000000)  # ~30 mL/min pump: 50 uL per 100 ms slice
+RESERVOIR_ML = const(20)        # the modelled reservoir (20 mL SynchroMed II size)
 
 # Every GPIO this map uses, by name; the static test compares it with diagram.json and checks
 # that no GPIO is used twice.

@@ -4,13 +4,16 @@
 # 65536 steps): the PIO counts the pulses and raises an IRQ when the move is done; the hard
 # IRQ handler releases EN (driver off) when nothing is left to do.
 #
-# Contract used by firmware (board.motor):
-#   enable(True)   arms the motor: moves are allowed. EN stays released (driver off).
-#   move(steps)    queues `steps` forward steps; EN is asserted now and released by the PIO
-#                  completion IRQ once every queued move has run.
-#   enable(False)  disarms: aborts any move, empties the FIFO, releases EN.
-#   stalled()      True after the TMC2209 DIAG pin rose (latched until enable(True) with DIAG
-#                  low). A stall releases EN from the IRQ at once.
+# Contract used by firmware (board.motor; app.py calls enable(False) at start and then only
+# move()):
+#   move(steps)    adds `steps` forward steps to the work; EN is asserted at once and released
+#                  by the PIO completion IRQ when everything asked for has been pulsed. Steps
+#                  beyond what the 8-word FIFO holds wait in a backlog counter that the IRQ
+#                  feeds in, so a fast caller never blocks and never loses steps.
+#   enable(False)  aborts: drops the FIFO and the backlog, stops the PIO, releases EN.
+#   enable(True)   clears a stall latch if DIAG is low again (moves need no arming).
+#   stalled()      True after the TMC2209 DIAG pin rose. The stall IRQ releases EN at once and
+#                  drops the backlog; move() is ignored until enable(True) clears the latch.
 #   busy()         True while pulses are queued or running.
 from micropython import const
 import machine
@@ -29,7 +32,8 @@ _OVERHEAD = const(5)        # cycles per pulse beyond 2 * half (see the program)
 _MAX_HALF = const(16383)    # keeps (half << 16) | count below 2**30: no big int on the Pico
 _CHUNK = const(65536)       # steps per FIFO word
 _FIFO_WORDS = const(8)      # TX FIFO joined: 8 words
-_MAX_MOVE = const(524288)   # 8 chunks: one move can never exceed the FIFO
+_MAX_MOVE = const(1048576)  # one move: far above any bolus, keeps sums small
+_MAX_BACKLOG = const(16777216)
 MIN_RATE = const(7)         # steps/s: _SM_HZ // (2 * _MAX_HALF + _OVERHEAD) rounded up
 MAX_RATE = const(20000)     # steps/s: far above what a pump head needs
 
@@ -80,8 +84,8 @@ class Stepper:
         self._en = Pin(en_pin, Pin.OUT, value=self._en_off)
         self._dir = Pin(dir_pin, Pin.OUT, value=forward)  # fixed: the pump only runs forward
         self._step = Pin(step_pin, Pin.OUT, value=0)
-        self._armed = False
         self._outstanding = 0       # FIFO words queued or running; only small ints
+        self._backlog = 0           # steps asked for, not yet in the FIFO
         self._stall = False
         self._half = half_for_rate(rate)
         self._half_word = self._half << 16
@@ -104,14 +108,28 @@ class Stepper:
     # --- IRQ handlers: attribute stores of small ints and pin writes only (no allocation).
     def _done(self, sm):
         n = self._outstanding - 1
-        if n <= 0:
+        if n < 0:
             n = 0
-            self._en.value(self._en_off)
         self._outstanding = n
+        if self._backlog:
+            self._feed()
+        if self._outstanding == 0:
+            self._en.value(self._en_off)
 
     def _on_stall(self, pin):
         self._stall = True
+        self._backlog = 0
         self._en.value(self._en_off)
+
+    def _feed(self):
+        # Move backlog into the FIFO while it has room. Runs in move() with IRQs off and in
+        # the completion IRQ: small ints and a FIFO write only.
+        sm = self._sm
+        while self._backlog > 0 and sm.tx_fifo() < _FIFO_WORDS:
+            n = self._backlog if self._backlog < _CHUNK else _CHUNK
+            self._outstanding += 1
+            sm.put(self._half_word | (n - 1))
+            self._backlog -= n
 
     # --- API
     def set_rate(self, rate):
@@ -128,44 +146,40 @@ class Stepper:
         if on:
             if self._diag is None or not self._diag.value():
                 self._stall = False
-            self._armed = True
         else:
-            self._armed = False
             self._abort()
 
     def _abort(self):
         st = machine.disable_irq()
         self._sm.active(0)
         self._outstanding = 0
+        self._backlog = 0
         self._en.value(self._en_off)
         machine.enable_irq(st)
         self._start_sm()
 
     def move(self, steps):
-        """Queue `steps` forward steps (int >= 0). Raises ValueError for bad counts and
-        RuntimeError when disarmed, stalled or when the FIFO has no room; nothing is queued
-        then. Allocates nothing on success."""
+        """Add `steps` forward steps (int, 0..1048576). ValueError for a bad count, and
+        nothing changes. Ignored while stalled (stalled() says why). Allocates nothing."""
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
             raise ValueError("steps must be an int >= 0, got %r" % (steps,))
         if steps > _MAX_MOVE:
             raise ValueError("move of %d steps over the %d limit" % (steps, _MAX_MOVE))
-        if steps == 0:
+        if steps == 0 or self._stall:
             return
-        if not self._armed:
-            raise RuntimeError("motor not enabled")
-        if self._stall:
-            raise RuntimeError("motor stalled")
-        chunks = (steps + _CHUNK - 1) // _CHUNK
-        if self._sm.tx_fifo() + chunks > _FIFO_WORDS:
-            raise RuntimeError("motor queue full")
         st = machine.disable_irq()
-        self._outstanding += chunks
+        if self._backlog + steps > _MAX_BACKLOG:
+            machine.enable_irq(st)
+            raise RuntimeError("motor backlog over %d steps: head blocked or rate too low"
+                               % _MAX_BACKLOG)
+        self._backlog += steps
         self._en.value(self._en_on)
+        self._feed()
         machine.enable_irq(st)
-        while steps > 0:
-            n = steps if steps < _CHUNK else _CHUNK
-            self._sm.put(self._half_word | (n - 1))
-            steps -= n
+
+    def pending(self):
+        """Steps asked for and not yet handed to the PIO."""
+        return self._backlog
 
     def busy(self):
         return self._outstanding > 0

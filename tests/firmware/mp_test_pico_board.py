@@ -57,8 +57,9 @@ def test_boot_state_driver_released_dir_forward():
 
 def test_move_puts_count_and_rate_word_and_en_only_during_move():
     s, sm, en = _stepper(rate=400)
+    s.enable(False)   # what app.run does first
     s.enable(True)
-    eq(en.level, 1, "arming alone must not power the driver")
+    eq(en.level, 1, "enable(True) alone must not power the driver")
     s.move(1000)
     half = (200000 // 400 - 5) // 2
     eq(sm.words, [(half << 16) | 999])
@@ -78,7 +79,6 @@ def test_move_puts_count_and_rate_word_and_en_only_during_move():
 
 def test_queued_moves_keep_en_until_the_last_one():
     s, sm, en = _stepper(rate=1000)
-    s.enable(True)
     s.move(10)
     s.move(70000)   # two FIFO words (65536 + 4464)
     eq(len(sm.words), 3)
@@ -89,6 +89,28 @@ def test_queued_moves_keep_en_until_the_last_one():
     eq(en.level, 1)
     # EN was never released between the queued moves
     eq(en.writes.count(1), 2, "one release at boot, one after the last move")
+
+
+def test_more_moves_than_the_fifo_holds_go_to_the_backlog():
+    s, sm, en = _stepper(rate=1000)
+    for _ in range(12):
+        s.move(3)
+    eq(len(sm.fifo), 8)
+    eq(s.pending(), 12, "moves past a full FIFO merge into one backlog")
+    tr = sm.run()
+    eq((tr.rising, len(tr.irqs)), (36, 9))
+    eq(en.level, 1)
+    s2, sm2, en2 = _stepper(rate=1000)
+    for _ in range(7):
+        s2.move(1)
+    s2.move(65536 + 100)         # 2 chunks: one fills the FIFO, 100 steps wait
+    eq(len(sm2.fifo), 8)
+    eq(s2.pending(), 100)
+    tr = sm2.run()               # the completion IRQ feeds the backlog in
+    eq(tr.rising, 7 + 65536 + 100)
+    eq(s2.pending(), 0)
+    eq(en2.level, 1)
+    eq(en2.writes.count(0), 1, "EN held through the whole run")
 
 
 def test_mean_rate_over_a_continuous_program():
@@ -110,20 +132,16 @@ def test_mean_rate_over_a_continuous_program():
 
 def test_move_errors_change_nothing():
     s, sm, en = _stepper()
-    raises(RuntimeError, s.move, 5)      # not armed
-    s.enable(True)
     raises(ValueError, s.move, -1)
     raises(ValueError, s.move, 1.5)
     raises(ValueError, s.move, 10 ** 7)
     raises(ValueError, s.set_rate, 0)
     raises(ValueError, s.set_rate, 50000)
+    raises(ValueError, s.move, True)
     s.move(0)
     eq(sm.words, [])
     eq(en.level, 1)
-    for _ in range(8):
-        s.move(1)
-    raises(RuntimeError, s.move, 1)       # FIFO full
-    eq(len(sm.words), 8)
+    eq(s.busy(), False)
 
 
 def test_disable_aborts_move_and_releases_en():
@@ -137,7 +155,8 @@ def test_disable_aborts_move_and_releases_en():
     eq(sm.fifo, [], "FIFO cleared")
     eq(sm.inits, inits + 1)
     eq(s.busy(), False)
-    raises(RuntimeError, s.move, 1)
+    s.move(7)                 # works again after an abort
+    eq(sm.run().rising, 7)
 
 
 def test_set_rate_changes_next_word():
@@ -161,6 +180,7 @@ def test_stall_from_diag_releases_en_and_latches():
     fakes.reset()
     s = Stepper(pins.STEP, pins.DIR, pins.EN, diag_pin=pins.DIAG)
     en = machine.state(pins.EN)
+    sm = rp2.MACHINES[0]
     s.enable(True)
     s.move(100)
     eq(en.level, 0)
@@ -171,7 +191,10 @@ def test_stall_from_diag_releases_en_and_latches():
         micropython.heap_unlock()
     eq(s.stalled(), True)
     eq(en.level, 1)
-    raises(RuntimeError, s.move, 1)
+    n = len(sm.words)
+    s.move(1)                 # ignored while stalled: no pulses, EN stays released
+    eq(len(sm.words), n)
+    eq(en.level, 1)
     s.enable(False)
     s.enable(True)
     eq(s.stalled(), True, "still stalled while DIAG is high")
@@ -201,8 +224,7 @@ def test_dc_pump_runs_for_slices_and_stops():
     pwm = machine.PWMS[pins.PUMP_PWM]
     tim = machine.TIMERS[0]
     eq(pwm.duty_u16(), 0)
-    raises(RuntimeError, d.move, 1)
-    d.enable(True)
+    d.enable(False)
     d.move(3)
     eq(pwm.duty_u16(), 40000)
     eq(tim.period, 300)
@@ -452,6 +474,9 @@ def test_pico_board_has_the_interface():
             return len(b)
     b = board_mod.PicoBoard(port=NullPort())
     eq(b.name, "pico")
+    eq(b.device_id, "PICO-E6605838832F1A2B")
+    eq(b.nominal_pl_per_step, pins.STEP_PL_DEFAULT)
+    eq((b.reservoir_model_ml, b.initial_fill_ul), (20, 0))
     eq(b.storage_root, "/")
     eq(machine.state(pins.EN).level, 1)
     for attr in ("ticks", "diff", "wait", "Sleeper", "wall", "set_wall"):

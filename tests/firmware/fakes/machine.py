@@ -227,5 +227,9 @@ def reset_cause():
     return RESET_CAUSE[0]
 
 
+def unique_id():
+    return b"\xe6\x60\x58\x38\x83\x2f\x1a\x2b"
+
+
 def freq(hz=None):
     return 125000000

@@ -162,7 +162,7 @@ class StateMachine:
         self.handler = handler
         self.hard = hard
 
-    def run(self, max_cycles=50000000):
+    def run(self, max_cycles=1000000000000):
         """Emulate the program until it blocks on an empty FIFO. Fires the IRQ handler at each
         irq instruction. Returns a Trace."""
         if not self.running:
@@ -196,7 +196,7 @@ class Trace:
         self._last = cycle
 
 
-def emulate(prog, fifo, handler=None, sm=None, max_cycles=50000000):
+def emulate(prog, fifo, handler=None, sm=None, max_cycles=1000000000000):
     ins = prog.instrs
     shift_right = prog.kw.get("out_shiftdir", 0) == PIO.SHIFT_RIGHT
     regs = {"x": 0, "y": 0, "osr": 0, "isr": 0}
