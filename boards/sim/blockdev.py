@@ -16,6 +16,7 @@
 # whose finalisers try to sync) cannot touch the image. `reboot()` hands back a new, live
 # device on the same image, as a power-on would.
 import vfs
+from array import array
 
 try:
     from micropython import const
@@ -39,7 +40,8 @@ class PowerCut(BaseException):
 
 class _Stats:
     # Shared by every power-on of one image, so totals survive reboot().
-    def __init__(self):
+    def __init__(self, block_count):
+        self.erase_counts = array("I", bytes(4 * block_count))  # per block: wear levelling
         self.ops = 0  # programs + erases
         self.writes = 0
         self.bytes_written = 0
@@ -67,7 +69,7 @@ class BlockDev:
             # bytearray(n) then fill: bytearray(b"\xff" * n) would need twice the heap.
             self._buf = bytearray(n)
             self._file = None
-            self.stats = _Stats()
+            self.stats = _Stats(block_count)
             if path is not None:
                 self._open_image(path, n)
             else:
@@ -237,6 +239,7 @@ class BlockDev:
         self._fill(addr, n)
         self._through(addr, n)
         self.stats.blocks_erased += 1
+        self.stats.erase_counts[block] += 1
 
     def ioctl(self, op, arg):
         if op == _IOCTL_BLOCK_COUNT:

@@ -92,7 +92,17 @@ class History:
     def add(self, hour_index, delivered_ng, delivered_nl, programmed_ng):
         """Add one hour's figures (summed onto what that hour already holds) and commit the
         day file. ValueError for bad input or an hour older than the kept history; nothing
-        is written then."""
+        is written then. After a power cut during add() the hour holds the old or the new
+        sum and the caller cannot tell which: do not repeat it (use put() with totals kept
+        in the saved state when a repeat must be harmless)."""
+        self._store(hour_index, delivered_ng, delivered_nl, programmed_ng, True)
+
+    def put(self, hour_index, delivered_ng, delivered_nl, programmed_ng):
+        """Set one hour's figures, replacing what it held: idempotent, safe to repeat after
+        a power cut. Same errors as add()."""
+        self._store(hour_index, delivered_ng, delivered_nl, programmed_ng, False)
+
+    def _store(self, hour_index, delivered_ng, delivered_nl, programmed_ng, summing):
         _check_int("hour_index", hour_index)
         _check_int("delivered_ng", delivered_ng)
         _check_int("delivered_nl", delivered_nl)
@@ -105,7 +115,7 @@ class History:
             self._blank(day)
         off = 8 + 12 * (hour_index % 24)
         ng, nl, png = struct.unpack_from("<III", self._buf, off)
-        if ng != _NONE:
+        if summing and ng != _NONE:
             delivered_ng += ng
             delivered_nl += nl
             programmed_ng += png

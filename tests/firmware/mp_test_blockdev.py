@@ -158,3 +158,14 @@ def test_file_backing_gets_writes_before_the_cut():
 
 def test_progsize_matches_pico():
     eq(PROGSIZE, 256)
+
+
+def test_erase_counts_per_block():
+    d = BlockDev(block_count=8)
+    d.ioctl(6, 3)
+    d.ioctl(6, 3)
+    d.ioctl(6, 7)
+    eq(list(d.stats.erase_counts), [0, 0, 0, 2, 0, 0, 0, 1])
+    d = d.reboot()
+    d.ioctl(6, 0)
+    eq(d.stats.erase_counts[0], 1)

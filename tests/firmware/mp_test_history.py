@@ -121,3 +121,15 @@ def test_hourly_flush_costs_one_small_commit_and_no_erase_mostly():
     if er > 12:
         raise AssertionError("%d erases for 48 hourly flushes" % er)
     eq(h.writes, 49)
+
+
+def test_put_replaces_and_is_idempotent():
+    d = _fresh()
+    h = History(H)
+    h.add(H0 + 4, 100, 10, 100)
+    h.put(H0 + 4, 300, 30, 250)
+    h.put(H0 + 4, 300, 30, 250)
+    eq(h.read(H0, H0 + 24), [(H0 + 4, 300, 30, 250)])
+    ops = d.stats.ops
+    raises(ValueError, h.put, H0 + 4, -1, 0, 0)
+    eq(d.stats.ops, ops)
