@@ -45,13 +45,13 @@ def _check(conc, pl, schedule, seed=1):
     return worst_num, den
 
 
-@req("SR-001")
+@req("SR-005")
 def test_continuous_500ug_2000_a_year_never_more_than_one_step():
     worst, den = _check(2000, 50_000, [(500, 365 * _DAY)])
     assert worst <= den, "worst error %d/%d steps" % (worst, den)
 
 
-@req("SR-001")
+@req("SR-005")
 def test_awkward_numbers_and_rate_changes_stay_within_one_step():
     # Prime-ish concentration and calibration so no fraction reduces nicely.
     sched = [(437, 3 * _DAY), (1199, _DAY // 3), (0, 5 * 3_600_000), (89, 2 * _DAY), (99_991, 600_000), (7, 40 * _DAY)]
@@ -86,7 +86,7 @@ def test_ms_to_q_is_never_late():
         eq(b.advance(t - 1) < n, True)
 
 
-@req("SR-002")
+@req("SR-006")
 def test_advance_allocates_nothing():
     integ = RateIntegrator()
     conv = StepConverter(1999, 51_234)

@@ -1,0 +1,70 @@
+"""End-to-end fixtures: a real virtual bench (MicroPython + firmware) per test, driven through
+pumpctl exactly as a user would, isolated in a temporary PUMPCTL_HOME."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "host_tools"))
+
+from pumpctl import bench as benchmod  # noqa: E402
+from pumpctl.cli import main as cli_main  # noqa: E402
+
+
+class Pumpctl:
+    """Runs pumpctl in-process (fast) or as the installed console script (faithful)."""
+
+    def __init__(self, home: Path, capsys: Any) -> None:
+        self.home = home
+        self.capsys = capsys
+
+    def __call__(self, *args: str, ok: bool = True) -> Any:
+        self.capsys.readouterr()
+        code = cli_main(["--json", *args])
+        out = self.capsys.readouterr().out
+        data = json.loads(out) if out.strip() else None
+        if ok:
+            assert code == 0, f"pumpctl {' '.join(args)} failed: {out}"
+        else:
+            assert code != 0, f"pumpctl {' '.join(args)} should have failed: {out}"
+        return data
+
+    def script(self, *args: str) -> subprocess.CompletedProcess:
+        exe = Path(sys.executable).parent / "pumpctl"
+        env = dict(os.environ, PUMPCTL_HOME=str(self.home))
+        return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    h = tmp_path / "home"
+    monkeypatch.setenv("PUMPCTL_HOME", str(h))
+    return h
+
+
+@pytest.fixture
+def pumpctl(home: Path, capsys: Any) -> Pumpctl:
+    return Pumpctl(home, capsys)
+
+
+@pytest.fixture
+def bench(home: Path, tmp_path: Path):
+    """Start a lockstep bench; yields a function to start it with options (once)."""
+    started: list[benchmod.BenchInfo] = []
+
+    def start(**kw: Any) -> benchmod.BenchInfo:
+        kw.setdefault("lockstep", True)
+        info = benchmod.start(tmp_path / "bench", **kw)
+        started.append(info)
+        return info
+
+    yield start
+    for info in started:
+        benchmod.stop(info)
