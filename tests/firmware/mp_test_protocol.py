@@ -1,0 +1,83 @@
+# The dispatcher against fake handlers: error replies for every kind of bad request, nothing
+# raised out of handle_line, and retries answered from the cache without running twice.
+from mptest import req, eq
+from services import link
+from services.protocol import Protocol, CommandError, arg
+
+
+class _Fake:
+    def __init__(self):
+        self.calls = 0
+
+    def bump(self, args):
+        self.calls += 1
+        return {"calls": self.calls}
+
+    def boom(self, args):
+        raise KeyError("a bug")
+
+    def refuse(self, args):
+        raise CommandError("RANGE", "rate too high")
+
+    def typed(self, args):
+        return {"v": arg(args, "v", int, 0, 10)}
+
+
+def _proto():
+    f = _Fake()
+    return f, Protocol({"bump": f.bump, "boom": f.boom, "refuse": f.refuse, "typed": f.typed})
+
+
+def _reply(p, obj):
+    line = link.encode(obj)[:-1]
+    r = p.handle_line(line)
+    return link.parse_body(link.decode(r[:-1])[0])
+
+
+def test_ok_and_error_replies_carry_the_sequence():
+    f, p = _proto()
+    r = _reply(p, {"s": 5, "c": "bump"})
+    eq(r["s"], 5)
+    eq(r["ok"], True)
+    eq(r["d"]["calls"], 1)
+    r = _reply(p, {"s": 6, "c": "refuse"})
+    eq((r["s"], r["ok"], r["e"]["code"]), (6, False, "RANGE"))
+
+
+@req("SR-046")
+def test_a_bug_in_a_handler_becomes_an_internal_error_reply():
+    f, p = _proto()
+    r = _reply(p, {"s": 1, "c": "boom"})
+    eq(r["e"]["code"], "INTERNAL")
+    eq(_reply(p, {"s": 2, "c": "bump"})["ok"], True)
+
+
+def test_argument_checks_name_the_argument():
+    f, p = _proto()
+    for a, code in (({}, "BAD_ARGS"), ({"v": "x"}, "BAD_ARGS"), ({"v": 11}, "RANGE"), ({"v": True}, "BAD_ARGS")):
+        r = _reply(p, {"s": 3, "c": "typed", "a": a})
+        eq(r["e"]["code"], code)
+        assert "v" in r["e"]["msg"]
+    eq(_reply(p, {"s": 4, "c": "typed", "a": {"v": 3}})["d"]["v"], 3)
+
+
+def test_bad_envelopes():
+    f, p = _proto()
+    for obj, code in (({"c": "bump"}, "BAD_SEQ"), ({"s": -1, "c": "bump"}, "BAD_SEQ"),
+                      ({"s": 1 << 40, "c": "bump"}, "BAD_SEQ"), ({"s": 1, "c": 5}, "BAD_CMD"),
+                      ({"s": 1, "c": "nope"}, "UNKNOWN_CMD"), ({"s": 1, "c": "bump", "a": [1]}, "BAD_ARGS")):
+        eq(_reply(p, obj)["e"]["code"], code)
+    eq(f.calls, 0)
+    eq(p.handle_line(None)[:1], b"$")
+    eq(p.handle_line(b"hello REPL"), None)
+
+
+def test_retry_is_answered_from_cache():
+    f, p = _proto()
+    line = link.encode({"s": 9, "c": "bump"})[:-1]
+    r1 = p.handle_line(line)
+    r2 = p.handle_line(line)
+    eq(r1, r2)
+    eq(f.calls, 1)
+    _reply(p, {"s": 10, "c": "bump"})
+    eq(f.calls, 2)
