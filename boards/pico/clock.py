@@ -28,7 +28,7 @@ class Clock:
         self._ticks = ticks_ms if ticks_ms is not None else time.ticks_ms
         self._day = -1       # -1: wall time never set
         self._ms = 0
-        self._base = 0
+        self._base = self._ticks()
 
     def ticks(self):
         return self._ticks()

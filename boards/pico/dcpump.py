@@ -23,7 +23,7 @@ class DcPump:
         self._ticks = ticks_ms if ticks_ms is not None else time.ticks_ms
         self._timer = Timer(-1)
         self._running = False
-        self._end = 0
+        self._end = self._ticks()
         self._stop_cb = self._stop  # made once: the timer callback must not allocate
 
     def _stop(self, t):

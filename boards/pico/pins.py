@@ -2,37 +2,34 @@
 # human use. Every driver, docs/hardware.md and diagram.json (checked by
 # tests/host/test_pico_static.py) follow these numbers: change a wire here and only here.
 # Values are GPIO numbers (GPn), not physical pin numbers. None means "not wired".
-# CPython imports this file too (the static test), hence the guarded const.
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):  # type: ignore[no-redef]
-        return x
+# Plain ints, not : other modules import these names, and MicroPython only inlines
+#  within the defining module; plain ints also let CPython (the static test) import it.
+# GP0/GP1 stay free for UART0 (the REPL in Wokwi's serial monitor).
 
 # Stepper driver (A4988 / DRV8825 / TMC2209 in STEP/DIR mode).
-STEP = const(2)      # pulses from PIO state machine 0
-DIR = const(3)       # fixed level: the pump only runs forward
-EN = const(4)        # active low: high = driver off (motor unpowered, freewheeling)
-DIAG = const(5)      # TMC2209 DIAG (high on stall); leave unwired on A4988/DRV8825
+STEP = 2      # pulses from PIO state machine 0
+DIR = 3       # fixed level: the pump only runs forward
+EN = 4        # active low: high = driver off (motor unpowered, freewheeling)
+DIAG = 5      # TMC2209 DIAG (high on stall); leave unwired on A4988/DRV8825
 
 # Alternative motor: logic-level MOSFET gate driving a DC peristaltic pump.
-PUMP_PWM = const(6)
+PUMP_PWM = 6
 
 # Annunciation.
-BUZZER = const(15)   # passive piezo buzzer on PWM (slice 7 B)
-LED_RED = const(14)  # through 330 ohm to the LED anode, cathode to GND
-LED_YELLOW = const(13)
+BUZZER = 15   # passive piezo buzzer on PWM (slice 7 B)
+LED_RED = 14  # through 330 ohm to the LED anode, cathode to GND
+LED_YELLOW = 13
 
 # Patient bolus button: to GND, internal pull-up; held at boot = skip auto-start.
-BUTTON = const(16)
+BUTTON = 16
 
 # Optional HX711 load cell amplifier under the outlet beaker.
-HX711_DT = const(17)
-HX711_SCK = const(18)
+HX711_DT = 17
+HX711_SCK = 18
 
 # Battery sense: divider (100k top, 100k bottom) into ADC0. A potentiometer between 3V3 and
 # GND can stand in for a draining battery.
-BATTERY_ADC = const(26)
+BATTERY_ADC = 26
 
 # What is fitted. The board reads these to decide which drivers to build.
 MOTOR_KIND = "stepper"   # "stepper" or "dc"
@@ -40,17 +37,17 @@ HAS_DIAG = False         # True when a TMC2209's DIAG is wired to DIAG
 HAS_SCALE = True         # False: board.scale is None (also None when no HX711 answers)
 
 # Board-level numbers that belong with the wiring.
-DIVIDER_TOP_OHM = const(100000)
-DIVIDER_BOTTOM_OHM = const(100000)
-ADC_VREF_MV = const(3300)
-STEP_RATE_DEFAULT = const(400)  # steps per second during a move
-DC_SLICE_MS = const(100)        # one emulated "step" of the DC pump = this much run time
-DC_DUTY_U16 = const(52000)      # ~80 % duty: the pump's running speed
+DIVIDER_TOP_OHM = 100000
+DIVIDER_BOTTOM_OHM = 100000
+ADC_VREF_MV = 3300
+STEP_RATE_DEFAULT = 400  # steps per second during a move
+DC_SLICE_MS = 100        # one emulated "step" of the DC pump = this much run time
+DC_DUTY_U16 = 52000      # ~80 % duty: the pump's running speed
 # Nominal volume per step until calibrated (docs/hardware.md "Calibrate"): a small
 # peristaltic head, 1/16 microstepping (3200 steps/rev), ~0.1 mL/rev -> ~31 nL/step.
-STEP_PL_DEFAULT = const(31250)
-DC_SLICE_PL_DEFAULT = const(50000000)  # ~30 mL/min pump: 50 uL per 100 ms slice
-RESERVOIR_ML = const(20)        # the modelled reservoir (20 mL SynchroMed II size)
+STEP_PL_DEFAULT = 31250
+DC_SLICE_PL_DEFAULT = 50000000  # ~30 mL/min pump: 50 uL per 100 ms slice
+RESERVOIR_ML = 20        # the modelled reservoir (20 mL SynchroMed II size)
 
 # Every GPIO this map uses, by name; the static test compares it with diagram.json and checks
 # that no GPIO is used twice.
