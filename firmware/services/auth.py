@@ -98,11 +98,15 @@ class AuthError(Exception):
 
 def min_role(cmd):
     """Lowest role that may run cmd: "anyone", "patient" or "clinician"."""
+    if not isinstance(cmd, str):
+        return ROLE_CLINICIAN
     return COMMAND_MIN_ROLE.get(cmd, ROLE_CLINICIAN)
 
 
 def role_may(role, cmd):
     """True if role ("anyone", "patient", "clinician") may run cmd."""
+    if not isinstance(role, str):
+        return False
     r = _RANK.get(role)
     if r is None:
         return False
@@ -113,6 +117,14 @@ def _ticks_diff(a, b):
     # Same result as time.ticks_diff(a, b) for ticks_ms values (period 2**30), written out so
     # tests and CPython can drive it with plain integers.
     return ((a - b + _TICKS_HALF) & (_TICKS_PERIOD - 1)) - _TICKS_HALF
+
+
+def _short(x):
+    # repr of a value that came off the wire, cut so a refusal message stays small
+    s = repr(x)
+    if len(s) > 40:
+        s = s[:37] + "..."
+    return s
 
 
 def _is_int(x):
@@ -288,6 +300,8 @@ class Auth:
         flash when this returns."""
         if not isinstance(req, dict):
             raise AuthError(AUTH_MALFORMED, "request body must be a JSON object")
+        if not isinstance(cmd, str):
+            raise AuthError(AUTH_MALFORMED, "command name must be a string")
         has_role = "r" in req
         has_mac = mac_hex is not None
         if not has_role and not has_mac:
@@ -295,7 +309,7 @@ class Auth:
                 return ROLE_ANYONE
             if self.state != "ok":
                 raise AuthError(AUTH_UNPROVISIONED, self._unprov_msg(cmd))
-            raise AuthError(AUTH_REQUIRED, "%r needs an authenticated frame (role %s)" % (cmd, min_role(cmd)))
+            raise AuthError(AUTH_REQUIRED, "%s needs an authenticated frame (role %s)" % (_short(cmd), min_role(cmd)))
         if not has_mac:
             raise AuthError(AUTH_REQUIRED, "role given but the frame carries no MAC")
         if not has_role:
@@ -311,7 +325,7 @@ class Auth:
         n = req.get("n")
         dev = req.get("d")
         if role not in ROLES:
-            self._fail(now_ms, AUTH_ROLE, "unknown role %r (clinician or patient)" % (role,))
+            self._fail(now_ms, AUTH_ROLE, "unknown role %s (clinician or patient)" % _short(role))
         if not _is_int(n) or n < 1 or n > COUNTER_MAX:
             self._fail(now_ms, AUTH_MALFORMED, "counter \"n\" must be an integer 1..%d" % COUNTER_MAX)
         if not isinstance(dev, str):
@@ -320,7 +334,7 @@ class Auth:
             self._fail(now_ms, AUTH_BAD_MAC, "MAC must be 64 lowercase hex characters")
         if dev != self.device_id:
             # d is inside the MAC, so this is either a frame for another pump or a forgery
-            self._fail(now_ms, AUTH_DEVICE, "frame is for device %r, this is %r" % (dev, self.device_id))
+            self._fail(now_ms, AUTH_DEVICE, "frame is for device %s, this is %r" % (_short(dev), self.device_id))
         if isinstance(body_bytes, str):
             body_bytes = body_bytes.encode()
         if not compare_hex(self._keys[role].hexdigest(body_bytes), mac_hex):
@@ -329,7 +343,7 @@ class Auth:
         if n <= last:
             self._fail(now_ms, AUTH_REPLAY, "counter %d not above the last accepted %d for %s (replay?)" % (n, last, role))
         if not role_may(role, cmd):
-            self._fail(now_ms, AUTH_ROLE, "role %s may not run %r (needs %s)" % (role, cmd, min_role(cmd)))
+            self._fail(now_ms, AUTH_ROLE, "role %s may not run %s (needs %s)" % (role, _short(cmd), min_role(cmd)))
 
         # Accept: the counter goes to flash first; only then does the command run.
         ctr = self.counters()
@@ -344,7 +358,7 @@ class Auth:
     def _unprov_msg(self, cmd):
         if self.state == "damaged":
             return "authentication state damaged (%s): re-provision with the physical act" % self.state_detail
-        return "device has no keys yet: provision it before %r" % (cmd,)
+        return "device has no keys yet: provision it before %s" % _short(cmd)
 
     def _fail(self, now_ms, code, message):
         # Count a failure of a frame that claimed credentials; FAIL_LIMIT inside
@@ -399,7 +413,7 @@ class Auth:
             raise AuthError(AUTH_MALFORMED, "keys must be an object {clinician, patient}")
         for k in new_keys:
             if k not in ROLES:
-                raise AuthError(AUTH_MALFORMED, "unknown key role %r" % (k,))
+                raise AuthError(AUTH_MALFORMED, "unknown key role %s" % _short(k))
         keys_hex = {}
         for role in ROLES:
             k = new_keys.get(role)

@@ -213,6 +213,24 @@ def test_malformed_auth_fields():
     eq(_code(a.check, "stop", body, [1], mac, 0), "AUTH_MALFORMED")
 
 
+def test_wire_values_of_any_type_are_refused_not_crashed():
+    _, a = _provisioned()
+    body, r, mac = _frame("stop", "clinician", 1)
+    eq(_code(a.check, ["stop"], body, r, mac, _later()), "AUTH_MALFORMED")
+    eq(_code(a.check, None, b"{}", {}, None, _later()), "AUTH_MALFORMED")
+    for role in (["clinician"], {"x": 1}, None, 5):
+        r["r"] = role
+        eq(_code(a.check, "stop", body, r, mac, _later()), "AUTH_ROLE", repr(role))
+    eq(role_may(["patient"], "status"), False)
+    eq(min_role({"c": 1}), "clinician")
+    # an absurd device id is refused and the message stays short
+    body, r, mac = _frame("stop", "clinician", 1, d="x" * 5000)
+    e = raises(AuthError, a.check, "stop", body, r, mac, _later())
+    eq(e.code, "AUTH_DEVICE")
+    eq(len(e.message) < 120, True, e.message)
+    eq(_check(a, "stop", "clinician", 1, _later()), "clinician")
+
+
 def test_largest_counter_then_exhausted():
     _, a = _provisioned()
     eq(_check(a, "stop", "clinician", 2 ** 30 - 1), "clinician")
@@ -480,3 +498,42 @@ def test_power_cut_during_counter_save():
             k += 1
     vfs.umount(MP)
     eq(cuts > 0, True)
+
+
+@req("SR-045")
+def test_random_requests_only_ever_raise_autherror():
+    # Unit-level fuzz of check(): random values in every field, random MACs and bodies.
+    # Nothing but AuthError may come out, no refusal may change the stored state, and a
+    # valid frame is still accepted afterwards. Deterministic: the seed is in the message.
+    seed = 12345
+    _, a = _provisioned()
+    before = _file()
+    values = [None, True, False, 0, -1, 1, 2 ** 30, 2 ** 100, -2 ** 64, 1.5, float("inf"),
+              "", "clinician", "patient", "anyone", DEV, "x" * 300, [], [1], {}, {"r": 1},
+              "0" * 64, "f" * 64, "\x00", "\u00e9"]
+    cmds = ["stop", "status", "patient_bolus", "provision", "", None, 7, ["c"]]
+    rnd = [seed]
+
+    def r(n):
+        # LCG, taking high bits (the low bits of an LCG cycle quickly)
+        rnd[0] = (rnd[0] * 1103515245 + 12345) & 0x7FFFFFFF
+        return (rnd[0] >> 12) % n
+
+    accepted = 0
+    for i in range(2000):
+        req = {}
+        for key in ("r", "n", "d", "c", "a"):
+            if r(3):
+                req[key] = values[r(len(values))]
+        mac = values[r(len(values))] if r(2) else None
+        cmd = cmds[r(len(cmds))]
+        body = json.dumps(req).encode() if r(2) else bytes([r(256)]) * r(64)
+        try:
+            role = a.check(cmd, body, req, mac, i * (FAIL_WINDOW_MS // 4))
+            eq(role, "anyone", "seed %d iteration %d: %r %r" % (seed, i, cmd, req))
+            accepted += 1
+        except AuthError:
+            pass
+    eq(_file(), before, "seed %d: refusals changed the stored state" % seed)
+    eq(accepted > 0, True)
+    eq(_check(a, "stop", "clinician", 1, 2000 * (FAIL_WINDOW_MS // 4)), "clinician")
