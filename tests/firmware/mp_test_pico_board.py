@@ -507,3 +507,47 @@ def test_pico_board_has_the_interface():
     eq(machine.state(pins.EN).level, 1)
     eq(machine.PWMS[pins.BUZZER].duty_u16(), 0)
     eq(b.button.pressed_flag is not None, True)
+
+
+# ---------------------------------------------------------------- port (USB CDC)
+
+def test_port_reads_what_is_there_and_write_never_blocks():
+    import io
+    from pico.port import Port
+    path = "/tmp/_pico_port_test_%d.bin" % id(object())
+    f = open(path, "wb")
+    f.write(b"abcdef")
+    f.close()
+    inp = open(path, "rb")
+    sink = io.BytesIO()
+
+    class Stuck(io.IOBase):
+        """A host that stopped reading: poll never says writable; write would block."""
+        def ioctl(self, req, arg):
+            return -1 if req == 10 else 0   # no fd (10 = GET_FILENO); poll: nothing ready
+
+        def write(self, b):
+            raise AssertionError("write() must not be called when not writable")
+
+    class Ready(io.IOBase):
+        def ioctl(self, req, arg):
+            if req == 10:
+                return -1                   # no OS fd: the poller asks ioctl(POLL)
+            return arg if req == 3 else 0   # MP_STREAM_POLL: ready for what was asked
+
+        def write(self, b):
+            sink.write(b)
+            return len(b)
+
+    p = Port(inp, Ready(), bufsize=4)
+
+    async def main():
+        return (await p.read(), await p.read())
+    eq(asyncio.run(main()), (b"abcd", b"ef"))
+    eq(p.write(b"hello"), 5)
+    eq(sink.getvalue(), b"hello")
+    q = Port(open(path, "rb"), Stuck())
+    eq(q.write(b"frame\r\n"), 0)
+    eq(q.dropped, 7)
+    import os
+    os.remove(path)
