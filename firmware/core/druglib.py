@@ -61,8 +61,9 @@ ENTRIES = {
     },
 }
 
-# SHA-256 of canonical(ENTRIES). Change an entry only together with this seal (see
-# docs/programs.md: `micropython -c` one-liner), and review the change like code.
+# SHA-256 of canonical(ENTRIES). Change an entry only together with this seal, and review the
+# change like code: after an edit the import fails with the computed digest in the message
+# (docs/programs.md, "Changing the library").
 DIGEST = "d174adfded6f601d0fe5fe3988f7a2d0bd4ac856745ad3027341d7e0d9302545"
 
 
@@ -134,8 +135,8 @@ class Library:
         _sane(self.entries)
         got = digest(self.entries)
         if got != self.seal:
-            _bad_lib("drug library checksum mismatch (%s, expected %s): the library is corrupt"
-                     % (got[:16], self.seal[:16]))
+            _bad_lib("drug library checksum mismatch (computed %s, sealed %s): the library is "
+                     "corrupt" % (got, self.seal))
         return got
 
     def names(self):

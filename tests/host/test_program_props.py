@@ -245,3 +245,30 @@ def test_patient_gate_invariants(settings_, gaps, lockout_at):
         assert b - a >= lock_min * 60
     for s in delivered:
         assert sum(1 for u in delivered if s <= u < s + DAY) <= nmax
+
+
+# The example program files are the shared test vectors of the format (docs/programs.md):
+# TOML as the host reads it, then validated by the device's own parser.
+EXAMPLES = sorted((ROOT / "examples" / "programs").glob("*.toml"))
+EXPECTED = {
+    "continuous.toml": ("continuous", 500, 500, ()),
+    "flex-evening.toml": ("flex", 184, 264, ()),
+    "water-demo.toml": ("flex", 11800, 14200, ("daily_dose", "basal_rate")),
+}
+
+
+def test_examples_present():
+    assert sorted(p.name for p in EXAMPLES) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_programs_parse(path):
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    d = tomllib.loads(path.read_text(encoding="utf-8"))
+    p = program.parse(d, druglib)
+    mode, daily, worst, used = EXPECTED[path.name]
+    assert (p.mode, p.daily_total_ug(), p.worst_case_daily_ug(), p.overrides_used) == \
+        (mode, daily, worst, used)
+    # JSON on the wire carries the same structure.
+    assert program.parse(json.loads(json.dumps(d)), druglib) == p
+    assert program.parse(p.to_dict(), druglib) == p
