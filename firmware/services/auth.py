@@ -52,23 +52,27 @@ _RANK = {ROLE_ANYONE: 0, ROLE_PATIENT: 1, ROLE_CLINICIAN: 2}
 # Rationale per entry:
 #   hello, identify  - who the device is: needed before keys are even chosen
 #   status, alarms   - read-only; anyone near the pump should be able to see an alarm
+#   drugs            - the built-in drug library: static, public reference data
 #   patient_bolus    - the patient's own bolus; the device still applies the clinician's
 #                      dose, lockout interval and daily count whoever asks
 #   alarms_ack/pause - silencing is the patient's right at home (myPTM); it does not clear
 #                      the cause, and latching/timed rules stay on the device
-#   log              - reading history: therapy data, so not for anyone
+#   log, program_show - reading history and the running program: the patient's own
+#                      therapy data, so not for anyone
 # Everything that changes a program, a limit, the reservoir, the clock, calibration, keys, or
-# that moves the motor (bolus, prime, bridge, stop, resume, refill, time_sync, provision,
-# alarms_test, ...) is clinician-only by not being listed.
+# that moves the motor (program_set, program_check, bolus, prime, bridge, stop, resume,
+# refill, time_set, provision, alarms_test, ...) is clinician-only by not being listed.
 COMMAND_MIN_ROLE = {
     "hello": ROLE_ANYONE,
     "identify": ROLE_ANYONE,
     "status": ROLE_ANYONE,
     "alarms": ROLE_ANYONE,
+    "drugs": ROLE_ANYONE,
     "patient_bolus": ROLE_PATIENT,
     "alarms_ack": ROLE_PATIENT,
     "alarms_pause": ROLE_PATIENT,
     "log": ROLE_PATIENT,
+    "program_show": ROLE_PATIENT,
 }
 
 # --- lockout --------------------------------------------------------------------------------
@@ -93,6 +97,7 @@ class AuthError(Exception):
         super().__init__(code, message)
         self.code = code
         self.message = message
+        self.msg = message  # the name services/protocol.py reads for error replies
         self.lock_engaged = lock_engaged
 
 
@@ -389,6 +394,16 @@ class Auth:
             self._lock_start = now_ms
 
     # --- provisioning ----------------------------------------------------------------------
+    def authorise_provision(self, body_bytes, req, mac_hex, now_ms):
+        """What a "provision" request may pass to provision() as `authorised`: None for an
+        unsigned request to a device that never had keys, "clinician" for a frame that check()
+        accepts as clinician (its counter is consumed). Raises AuthError like check()
+        otherwise (e.g. AUTH_REQUIRED unsigned on a provisioned device, AUTH_ROLE for the
+        patient key, AUTH_UNPROVISIONED on a damaged state: that needs the physical act)."""
+        if self.state == "none" and mac_hex is None and isinstance(req, dict) and "r" not in req:
+            return None
+        return self.check("provision", body_bytes, req, mac_hex, now_ms)
+
     def provision(self, new_keys, authorised):
         """Install new keys and reset both counters to 0 (old frames were signed with the old
         keys, so no capture becomes valid again).

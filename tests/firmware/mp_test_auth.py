@@ -79,7 +79,7 @@ def test_public_commands_need_no_credentials_even_unprovisioned():
     _fresh()
     a = Auth(MP, DEV)
     eq(a.is_provisioned(), False)
-    for cmd in ("hello", "identify", "status", "alarms"):
+    for cmd in ("hello", "identify", "status", "alarms", "drugs"):
         eq(a.check(cmd, b"{}", {"s": 1, "c": cmd}, None, 0), "anyone")
 
 
@@ -187,8 +187,8 @@ def test_counter_is_on_flash_when_check_returns():
 @req("SR-042")
 def test_patient_may_not_change_therapy():
     _, a = _provisioned()
-    for cmd in ("program_continuous", "program_set", "bolus", "prime", "bridge", "stop", "resume",
-                "refill", "time_sync", "provision", "alarms_test", "calibrate", "future_command"):
+    for cmd in ("program_continuous", "program_set", "program_check", "bolus", "prime", "bridge",
+                "stop", "resume", "refill", "time_set", "time_sync", "provision", "alarms_test", "calibrate", "future_command"):
         eq(_code(_check, a, cmd, "patient", 1, _later()), "AUTH_ROLE", cmd)
     eq(a.counters()["patient"], 0)  # refusals consume no counter
     eq(_check(a, "patient_bolus", "patient", 1), "patient")
@@ -231,6 +231,13 @@ def test_wire_values_of_any_type_are_refused_not_crashed():
     eq(_check(a, "stop", "clinician", 1, _later()), "clinician")
 
 
+def test_error_carries_msg_for_the_dispatcher():
+    _, a = _provisioned()
+    e = raises(AuthError, a.check, "stop", b"{}", {"c": "stop"}, None, 0)
+    eq(e.msg, e.message)
+    eq(e.msg.startswith("'stop' needs an authenticated frame"), True, e.msg)
+
+
 def test_largest_counter_then_exhausted():
     _, a = _provisioned()
     eq(_check(a, "stop", "clinician", 2 ** 30 - 1), "clinician")
@@ -252,9 +259,9 @@ def test_refusals_write_nothing():
 
 @req("SR-042")
 def test_role_table():
-    for cmd in ("hello", "identify", "status", "alarms"):
+    for cmd in ("hello", "identify", "status", "alarms", "drugs"):
         eq(min_role(cmd), "anyone", cmd)
-    for cmd in ("patient_bolus", "alarms_ack", "alarms_pause", "log"):
+    for cmd in ("patient_bolus", "alarms_ack", "alarms_pause", "log", "program_show"):
         eq(min_role(cmd), "patient", cmd)
         eq(role_may("anyone", cmd), False, cmd)
         eq(role_may("patient", cmd), True, cmd)
@@ -372,6 +379,19 @@ def test_provision_rules():
     eq(_check(a, "stop", "clinician", 1, keys=new), "clinician")
     b = Auth(MP, DEV)
     eq(b.counters(), {"clinician": 1, "patient": 0})
+
+
+def test_authorise_provision():
+    _fresh()
+    a = Auth(MP, DEV)
+    eq(a.authorise_provision(b"{}", {"c": "provision"}, None, 0), None)  # fresh: unsigned is fine
+    a.provision(KEYS, a.authorise_provision(b"{}", {"c": "provision"}, None, 0))
+    eq(_code(a.authorise_provision, b"{}", {"c": "provision"}, None, 0), "AUTH_REQUIRED")
+    body, r, mac = _frame("provision", "patient", 1)
+    eq(_code(a.authorise_provision, body, r, mac, _later()), "AUTH_ROLE")
+    body, r, mac = _frame("provision", "clinician", 1)
+    eq(a.authorise_provision(body, r, mac, _later()), "clinician")
+    eq(_code(a.authorise_provision, body, r, mac, _later()), "AUTH_REPLAY")  # a captured provision frame
 
 
 def test_provision_rejects_bad_keys_and_changes_nothing():
