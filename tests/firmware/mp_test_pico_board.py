@@ -551,3 +551,81 @@ def test_port_reads_what_is_there_and_write_never_blocks():
     eq(q.dropped, 7)
     import os
     os.remove(path)
+
+
+# ---------------------------------------------------------------- the app on the Pico board
+
+def _app_on_pico(fill_ul):
+    fakes.reset()
+    import app as app_mod
+
+    class NullPort:
+        async def read(self):
+            return b""
+
+        def write(self, b):
+            return len(b)
+    b = board_mod.PicoBoard(port=NullPort())
+    t = FakeTicks(50000)
+    b.clock = Clock(ticks_ms=t)
+    b.initial_fill_ul = fill_ul
+    a = app_mod.App(b)
+    return a, b, t
+
+
+def _run(a, t, ms, sm=None, cap=1000):
+    """Advance fake time by `ms`, waking when the app asks (at most every `cap` ms); let the
+    emulated PIO run each move. Returns the STEP pulses counted."""
+    pulses = 0
+    end = t.t + ms
+    while t.t < end:
+        a.sync()
+        if sm is not None and sm.fifo:
+            pulses += sm.run().rising
+            eq(machine.state(pins.EN).level, 1, "EN released after each move")
+        w = a.next_wake()
+        if w is None or w > cap:
+            w = cap
+        if w < 1:
+            w = 1
+        t.t += min(w, end - t.t)
+    return pulses
+
+
+def test_continuous_program_gives_step_pulses_at_the_mean_rate():
+    from core import program as programs
+    from core.druglib import LIBRARY
+    a, b, t = _app_on_pico(20000)
+    sm = rp2.MACHINES[0]
+    prog = programs.parse({"drug": "water", "concentration_ug_per_ml": 1000,
+                           "mode": "continuous", "rate_ug_per_day": 7200}, LIBRARY)
+    a.pump.set_program(prog)
+    # 7200 ug/day of 1000 ug/mL = 5 uL/min; at 31250 pL/step that is 160 steps/min.
+    pulses = _run(a, t, 10 * 60000, sm)
+    eq(abs(pulses - 1600) <= 2, True, "10 min gave %d pulses, want 1600" % pulses)
+    eq(machine.state(pins.EN).level, 1)
+    eq(machine.state(pins.EN).writes.count(0) > 100, True, "many short moves, EN each time")
+
+
+def test_empty_reservoir_alarm_sounds_its_pattern_on_the_buzzer_pin():
+    from core import program as programs
+    from core.druglib import LIBRARY
+    a, b, t = _app_on_pico(0)     # a real Pico does not know its reservoir: starts empty
+    prog = programs.parse({"drug": "water", "concentration_ug_per_ml": 1000,
+                           "mode": "continuous", "rate_ug_per_day": 7200}, LIBRARY)
+    a.pump.set_program(prog)
+    pwm = machine.PWMS[pins.BUZZER]
+    n0 = len(pwm.history)
+    _run(a, t, 20000, rp2.MACHINES[0], cap=20)
+    duties = [v for k, v in pwm.history[n0:] if k == "duty"]
+    ons = 0
+    last = 0
+    for d in duties:
+        if d and not last:
+            ons += 1
+        last = d
+    eq(ons >= 3, True, "buzzer pulses in 20 s: %d" % ons)
+    eq(pwm.freq() >= 50, True)
+    eq(machine.state(pins.LED_RED).writes.count(1) >= 1, True, "red LED lit")
+    eq([x["code"] for x in a.alarms.active()], ["RESERVOIR_EMPTY"])
+    eq(rp2.MACHINES[0].words, [], "no step pulses from an empty reservoir")
