@@ -29,6 +29,11 @@ class Rolling24:
         self._ug = [0] * self.n
         self._ng = [0] * self.n     # remainder 0..999
         self._last = 0              # latest now_s seen: time never runs backwards in here
+        # The window's sum for bucket _cb, kept up to date by add(): total_ug() is O(1) except
+        # when the bucket changes (once per bucket_s), since the pump asks every tick.
+        self._cb = -1
+        self._cu = 0
+        self._cn = 0
 
     def _now(self, now_s):
         # Uptime must not go back; if a caller's clock does, keep the later time (dose then
@@ -46,19 +51,22 @@ class Rolling24:
         b = now_s // self.bucket_s
         i = b % self.n
         if self._tag[i] != b:
+            # The slot held bucket b - n (or older), already outside the window of b.
             self._tag[i] = b
             self._ug[i] = 0
             self._ng[i] = 0
-        t = self._ng[i] + ng
+        old = self._ng[i]
+        t = old + ng
         self._ug[i] += t // 1000
         self._ng[i] = t % 1000
+        if self._cb == b:
+            self._cu += t // 1000
+            self._cn += t % 1000 - old
+        else:
+            self._cb = -1
 
-    def total_ug(self, now_s):
-        """Dose in µg delivered in the 24 h up to `now_s` (over-counts, never under-counts:
-        see the module comment). No allocation."""
-        if now_s < self._last:
-            now_s = self._last
-        b = now_s // self.bucket_s
+    def _sum(self, b):
+        # Recompute the window sums for bucket b (every bucket overlapping the last 24 h).
         oldest = b - self.n + 1
         ug = 0
         ng = 0
@@ -67,7 +75,19 @@ class Rolling24:
             if oldest <= t <= b:
                 ug += self._ug[i]
                 ng += self._ng[i]
-        return ug + (ng + 999) // 1000
+        self._cb = b
+        self._cu = ug
+        self._cn = ng
+
+    def total_ug(self, now_s):
+        """Dose in µg delivered in the 24 h up to `now_s` (over-counts, never under-counts:
+        see the module comment). No allocation."""
+        if now_s < self._last:
+            now_s = self._last
+        b = now_s // self.bucket_s
+        if b != self._cb:
+            self._sum(b)
+        return self._cu + (self._cn + 999) // 1000
 
     def headroom_ug(self, now_s, limit_ug):
         """How many µg may still be delivered now without passing `limit_ug` (>= 0)."""
@@ -116,6 +136,7 @@ class Rolling24:
             self._ug[i] = 0
             self._ng[i] = 0
         self._last = now_s
+        self._cb = -1
         for age, ug, ng in rows:
             # Re-add in the bucket holding the latest possible delivery time (never before 0).
             t = now_s - age

@@ -139,3 +139,26 @@ def test_state_round_trip_and_reboot():
     for bad in ({}, [[1, 2]], [[-1, 0, 0]], [[0, 0, 1000]], [[0, "1", 0]]):
         raises(ValueError, q.from_state, bad, 30)
     eq(q.total_ug(30), before)
+
+
+def test_cached_total_equals_recount():
+    # total_ug() keeps a running sum between bucket changes; it must equal a full recount.
+    seed = 777
+    r = Rolling24(300)
+    t = 0
+    for i in range(3000):
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        t += seed % 200
+        if seed & 1:
+            r.add(t, (seed >> 4) % 20000)
+        got = r.total_ug(t)
+        b = t // 300
+        ug = 0
+        ng = 0
+        for j in range(r.n):
+            if b - r.n < r._tag[j] <= b:
+                ug += r._ug[j]
+                ng += r._ng[j]
+        if got != ug + (ng + 999) // 1000:
+            raise AssertionError("step %d t=%d: cached %d, recount %d"
+                                 % (i, t, got, ug + (ng + 999) // 1000))
