@@ -1,0 +1,184 @@
+"""PNG plots for the lab: trumpet and start-up curves, a program's 24 h dose profile, programmed
+against delivered per hour, and the reservoir projection. Each function takes data and an output
+path and returns the path. matplotlib with the Agg backend (no display needed).
+
+Research and education prototype: never for human use.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .accuracy import FlowPoint, TrumpetPoint  # noqa: E402
+from .errors import UsageError  # noqa: E402
+
+DPI = 100
+SIZE = (8.0, 4.5)  # inches: 800 x 450 px
+FOOTER = "Bench emulator for research and education only; never for human use."
+
+
+def _save(fig: Any, out: str | Path) -> Path:
+    p = Path(out)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.text(0.99, 0.01, FOOTER, ha="right", va="bottom", fontsize=7, color="grey")
+    fig.savefig(p, dpi=DPI, format="png")
+    plt.close(fig)
+    return p
+
+
+def trumpet_curve(points: Sequence[TrumpetPoint], overall_error_pct: float, out: str | Path,
+                  title: str = "Trumpet curve (IEC 60601-2-24)") -> Path:
+    if not points:
+        raise UsageError("trumpet curve needs at least one window")
+    fig, ax = plt.subplots(figsize=SIZE)
+    w = [p.window_min for p in points]
+    ax.plot(w, [p.max_error_pct for p in points], "o-", color="tab:red", label="maximum error")
+    ax.plot(w, [p.min_error_pct for p in points], "o-", color="tab:blue", label="minimum error")
+    ax.axhline(overall_error_pct, color="black", linestyle="--", label=f"overall error {overall_error_pct:+.2f} %")
+    ax.axhline(0, color="grey", linewidth=0.5)
+    ax.set_xlabel("observation window (min)")
+    ax.set_ylabel("flow error (%)")
+    ax.set_xticks(w)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, out)
+
+
+def startup_curve(points: Sequence[FlowPoint], rate_ml_h: float, out: str | Path,
+                  title: str = "Start-up curve: flow per 30 s interval") -> Path:
+    if not points:
+        raise UsageError("start-up curve needs at least one flow point")
+    fig, ax = plt.subplots(figsize=SIZE)
+    ax.step([p.t_s / 60 for p in points], [p.flow_ml_h * 1000 for p in points], where="post",
+            color="tab:blue", label="measured flow")
+    ax.axhline(rate_ml_h * 1000, color="black", linestyle="--", label=f"programmed {rate_ml_h * 1000:.3g} µL/h")
+    ax.set_xlabel("time since start (min)")
+    ax.set_ylabel("flow (µL/h)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, out)
+
+
+def _minutes(hhmm: str) -> int:
+    try:
+        h, m = hhmm.split(":")
+        v = int(h) * 60 + int(m)
+    except (ValueError, AttributeError):
+        raise UsageError(f"time {hhmm!r} is not HH:MM") from None
+    if not 0 <= v < 1440:
+        raise UsageError(f"time {hhmm!r} is outside the day")
+    return v
+
+
+def hourly_dose_ug(program: dict[str, Any]) -> list[float]:
+    """µg delivered in each hour of the day by a program dict (docs/programs.md): basal steps
+    plus periodic boluses, spread over their duration. Patient boluses are on demand: not shown."""
+    mode = program.get("mode")
+    per_min = [0.0] * 1440
+    if mode == "continuous":
+        rate = program.get("rate_ug_per_day")
+        if not isinstance(rate, (int, float)) or rate < 0:
+            raise UsageError("a continuous program needs rate_ug_per_day >= 0")
+        per_min = [max(float(rate), float(program.get("min_rate_ug_per_day") or 0)) / 1440] * 1440
+    elif mode == "flex":
+        steps = program.get("steps") or []
+        if not steps:
+            raise UsageError("a flex program needs at least one step")
+        starts = [(_minutes(s["start"]), float(s["rate_ug_per_day"])) for s in steps]
+        if starts[0][0] != 0 or any(b[0] <= a[0] for a, b in zip(starts, starts[1:])):
+            raise UsageError("flex steps must start at 00:00 and be in time order")
+        floor = float(program.get("min_rate_ug_per_day") or 0)
+        for i, (st, rate) in enumerate(starts):
+            end = starts[i + 1][0] if i + 1 < len(starts) else 1440
+            for m in range(st, end):
+                per_min[m] = max(rate, floor) / 1440
+    elif mode != "stopped":
+        raise UsageError(f"unknown program mode {mode!r} (continuous, flex or stopped)")
+    for b in program.get("periodic_boluses") or []:
+        st, dur = _minutes(b["time"]), int(b["duration_min"])
+        if dur <= 0:
+            raise UsageError("a periodic bolus needs duration_min > 0")
+        for k in range(dur):
+            per_min[(st + k) % 1440] += float(b["dose_ug"]) / dur
+    return [sum(per_min[h * 60:(h + 1) * 60]) for h in range(24)]
+
+
+def dose_profile(program: dict[str, Any], out: str | Path, title: Optional[str] = None) -> Path:
+    hours = hourly_dose_ug(program)
+    fig, ax = plt.subplots(figsize=SIZE)
+    ax.bar(range(24), hours, width=0.9, align="edge", color="tab:green")
+    ax.set_xlim(0, 24)
+    ax.set_xticks(range(0, 25, 2))
+    ax.set_xlabel("hour of day")
+    ax.set_ylabel("dose (µg per hour)")
+    drug = program.get("drug", "?")
+    conc = program.get("concentration_ug_per_ml", "?")
+    ax.set_title(title or f"24 h dose profile: {drug} {conc} µg/mL, {program.get('mode')}, "
+                          f"{sum(hours):.1f} µg/day")
+    ax.grid(True, axis="y", alpha=0.3)
+    return _save(fig, out)
+
+
+def history(rows: Sequence[dict[str, Any]], out: str | Path,
+            title: str = "Programmed and delivered dose per hour") -> Path:
+    if not rows:
+        raise UsageError("history plot needs at least one hour")
+    try:
+        h = [int(r["hour"]) for r in rows]
+        prog = [float(r["programmed_ug"]) for r in rows]
+        deliv = [float(r["delivered_ug"]) for r in rows]
+    except (KeyError, TypeError, ValueError) as e:
+        raise UsageError(f"each history row needs hour, programmed_ug and delivered_ug: {e}") from None
+    fig, ax = plt.subplots(figsize=SIZE)
+    ax.step(h, prog, where="post", color="black", label="programmed")
+    ax.bar(h, deliv, width=0.8, align="edge", color="tab:orange", alpha=0.7, label="delivered")
+    ax.set_xlabel("hour")
+    ax.set_ylabel("µg per hour")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, out)
+
+
+def reservoir_projection(reservoir_ul: float, ul_per_day: float, out: str | Path,
+                         start: Optional[dt.datetime] = None, low_ul: float = 2000.0,
+                         refill: Optional[dt.datetime] = None) -> Path:
+    """Reservoir volume from `start` until empty at `ul_per_day`; marks the low-reservoir date
+    and the refill date (given, or the low-reservoir date when not)."""
+    if reservoir_ul < 0 or ul_per_day < 0 or low_ul < 0:
+        raise UsageError("reservoir, daily volume and low threshold must not be negative")
+    start = start or dt.datetime.now().replace(microsecond=0)
+    fig, ax = plt.subplots(figsize=SIZE)
+    if ul_per_day > 0:
+        days_empty = reservoir_ul / ul_per_day
+        days_low = max(0.0, (reservoir_ul - low_ul) / ul_per_day)
+        low_at = start + dt.timedelta(days=days_low)
+        empty_at = start + dt.timedelta(days=days_empty)
+        ax.plot([start, empty_at], [reservoir_ul / 1000, 0], color="tab:blue", label="projected volume")
+        ax.axvline(low_at, color="tab:orange", linestyle="--", label=f"low reservoir {low_at:%Y-%m-%d}")
+        refill = refill or low_at
+        title = f"Reservoir projection: {ul_per_day:.1f} µL/day, empty {empty_at:%Y-%m-%d}"
+    else:
+        end = start + dt.timedelta(days=30)
+        ax.plot([start, end], [reservoir_ul / 1000] * 2, color="tab:blue", label="no delivery programmed")
+        title = "Reservoir projection: nothing programmed"
+    if refill is not None:
+        ax.axvline(refill, color="tab:red", label=f"refill {refill:%Y-%m-%d}")
+    ax.axhline(low_ul / 1000, color="tab:orange", linewidth=0.5)
+    ax.set_ylabel("reservoir (mL)")
+    ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    fig.autofmt_xdate()
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, out)
