@@ -11,10 +11,18 @@
 # programs (writeblocks) and erases (ioctl 6), counted together because real flash can lose
 # power during either. At the cut nothing of that operation happens (mode "cut") or only the
 # first half of its bytes land (mode "torn"; a torn erase leaves the first half erased).
-# Every earlier operation is intact. The device is then dead: every later call raises
-# PowerCut, so whatever was running cannot go on, and stale littlefs objects (open files
-# whose finalisers try to sync) cannot touch the image. `reboot()` hands back a new, live
-# device on the same image, as a power-on would.
+# Every earlier operation is intact. From the cut on the device is dead: that operation and
+# every later access return -EIO to littlefs and change nothing. `run(fn, ...)` calls fn and
+# raises PowerCut if the power went during it, whatever fn raised or swallowed (usually
+# OSError EIO from littlefs). `reboot()` hands back a new, live device on the same image, as
+# a power-on would.
+#
+# Why the cut is not raised from inside writeblocks: an exception there unwinds straight
+# through littlefs's C code, leaving the file being written open and dirty; its GC finaliser
+# later retries the sync (printing errors from inside the GC), and a `finally: f.close()`
+# in the code that was cut turns the PowerCut into an OSError anyway. Reporting an I/O error
+# lets littlefs take its own error path: the file is marked failed and closes without
+# writing, so nothing stale is left behind.
 import vfs
 from array import array
 
@@ -31,6 +39,7 @@ _IOCTL_BLOCK_COUNT = const(4)
 _IOCTL_BLOCK_SIZE = const(5)
 _IOCTL_ERASE = const(6)
 
+_EIO = const(-5)  # what a block device returns to littlefs for an I/O error
 PROGSIZE = const(256)  # the RP2040 flash page; ports/rp2 formats littlefs with it
 
 
@@ -157,21 +166,21 @@ class BlockDev:
         self._mv[:] = data
         self._through(0, len(self._buf))
 
-    def _dead_access(self):
-        # The flash is unpowered: the caller must not go on. But when the heap is locked we
-        # are inside the GC running a stale littlefs file's finaliser (it tries to sync):
-        # raising there only prints noise, so the access silently does nothing instead.
+    def run(self, fn, *args, **kw):
+        """Call fn(*args, **kw) and return its result; raise PowerCut if the power was cut
+        during the call (replacing whatever error fn raised, or none if fn swallowed it)."""
         try:
-            e = PowerCut("flash access after power cut")
-        except MemoryError:
-            return
-        raise e
+            r = fn(*args, **kw)
+        except Exception as e:
+            if self._dead:
+                raise PowerCut("power cut at flash op %d (%s: %s)" % (self.stats.ops, type(e).__name__, e))
+            raise
+        if self._dead:
+            raise PowerCut("power cut at flash op %d (error swallowed)" % self.stats.ops)
+        return r
 
     def _op(self):
         # Called before each program/erase. Returns True when this op is the one that fails.
-        if self._dead:
-            self._dead_access()
-            return None  # finaliser: skip the op
         st = self.stats
         st.ops += 1
         return bool(self._fail_at) and st.ops >= self._fail_at
@@ -182,13 +191,12 @@ class BlockDev:
         self.stats.cuts += 1
         if self._fail_torn:
             self.stats.torn += 1
-        raise PowerCut("power cut at flash op %d" % self.stats.ops)
+        return _EIO
 
     # ---- block device protocol ----------------------------------------------------------
     def readblocks(self, block, buf, offset=0):
         if self._dead:
-            self._dead_access()
-            return
+            return _EIO
         addr = block * self.block_size + offset
         n = len(buf)
         if block < 0 or addr + n > len(self._buf):
@@ -207,16 +215,16 @@ class BlockDev:
         n = len(buf)
         if block < 0 or addr + n > len(self._buf):
             raise OSError(5)
+        if self._dead:
+            return _EIO
         fail = self._op()
-        if fail is None:
-            return
         if fail:
             if self._fail_torn:
                 h = n // 2
                 self._mv[addr:addr + h] = buf[:h]
                 self._through(addr, h)
                 self.stats.bytes_written += h
-            self._cut()
+            return self._cut()
         self._mv[addr:addr + n] = buf
         self._through(addr, n)
         st = self.stats
@@ -228,14 +236,14 @@ class BlockDev:
             raise OSError(5)
         addr = block * self.block_size
         n = self.block_size
+        if self._dead:
+            return _EIO
         fail = self._op()
-        if fail is None:
-            return
         if fail:
             if self._fail_torn:
                 self._fill(addr, n // 2)
                 self._through(addr, n // 2)
-            self._cut()
+            return self._cut()
         self._fill(addr, n)
         self._through(addr, n)
         self.stats.blocks_erased += 1
@@ -247,8 +255,7 @@ class BlockDev:
         if op == _IOCTL_BLOCK_SIZE:
             return self.block_size
         if op == _IOCTL_ERASE:
-            self._erase(arg)
-            return 0
+            return self._erase(arg) or 0
         if op in (_IOCTL_INIT, _IOCTL_DEINIT, _IOCTL_SYNC):
             return 0
         return None

@@ -45,15 +45,22 @@ def test_cut_at_nth_op_keeps_earlier_writes_and_kills_device():
     d.fail_at(3)
     d.writeblocks(1, b"one", 0)
     d.writeblocks(1, b"two", 3)
-    raises(PowerCut, d.writeblocks, 1, b"three", 6)
+    eq(d.dead(), False)
+    eq(d.writeblocks(1, b"three", 6), -5)  # the cut: littlefs sees an I/O error
+    eq(d.dead(), True)
     eq(d.stats.cuts, 1)
-    raises(PowerCut, d.readblocks, 1, bytearray(4), 0)  # dead until power-on
-    raises(PowerCut, d.writeblocks, 1, b"x", 20)
+    # dead until power-on: littlefs gets -EIO and nothing changes
+    eq(d.readblocks(1, bytearray(4), 0), -5)
+    eq(d.writeblocks(1, b"x", 20), -5)
+    eq(d.ioctl(6, 1), -5)
     d2 = d.reboot()
     buf = bytearray(12)
     d2.readblocks(1, buf, 0)
     eq(bytes(buf), b"onetwo" + b"\xff" * 6)
-    raises(PowerCut, d.readblocks, 1, bytearray(4), 0)  # the old one stays dead
+    eq(d.writeblocks(1, b"zz", 0), -5)  # the old one stays dead
+    eq(d2.stats.writes, 2)
+    d2.readblocks(1, buf, 0)
+    eq(bytes(buf), b"onetwo" + b"\xff" * 6)
     d2.writeblocks(1, b"ok", 30)
     eq(d2.stats.writes, 3)  # counters are shared across power-ons
 
@@ -61,7 +68,7 @@ def test_cut_at_nth_op_keeps_earlier_writes_and_kills_device():
 def test_torn_write_lands_first_half_only():
     d = BlockDev(block_count=16)
     d.fail_at(1, torn=True)
-    raises(PowerCut, d.writeblocks, 0, b"ABCDEFGH", 0)
+    eq(d.writeblocks(0, b"ABCDEFGH", 0), -5)
     d = d.reboot()
     buf = bytearray(8)
     d.readblocks(0, buf, 0)
@@ -73,13 +80,40 @@ def test_torn_erase_leaves_half_block_unerased():
     d = BlockDev(block_count=16)
     d.writeblocks(4, b"\x00" * 4096, 0)
     d.fail_at(1, torn=True)
-    raises(PowerCut, d.ioctl, 6, 4)
+    eq(d.ioctl(6, 4), -5)
     d = d.reboot()
     a = bytearray(1)
     d.readblocks(4, a, 0)
     eq(a[0], 0xFF)
     d.readblocks(4, a, 4095)
     eq(a[0], 0x00)
+
+
+def test_run_raises_powercut_only_when_power_went():
+    d = BlockDev(block_count=32)
+    mount_lfs(d, "/bdr")
+
+    def save(data):
+        with open("/bdr/s", "wb") as f:
+            f.write(data)
+        return len(data)
+    eq(d.run(save, b"x" * 700), 700)  # no cut: plain result
+    e = raises(ValueError, d.run, int, "zz")  # no cut: errors pass through unchanged
+    d.fail_at(2)
+    e = raises(PowerCut, d.run, save, b"y" * 700)
+    eq("OSError" in str(e), True)
+
+    def swallow():
+        try:
+            save(b"z" * 700)
+        except OSError:
+            pass
+    d = d.reboot()
+    eq(mount_lfs(d, "/bdr"), False)
+    eq(open("/bdr/s", "rb").read(), b"x" * 700)
+    d.fail_at(1)
+    raises(PowerCut, d.run, swallow)
+    vfs.umount("/bdr")
 
 
 def test_powercut_is_not_an_exception_subclass():
@@ -148,12 +182,43 @@ def test_file_backing_gets_writes_before_the_cut():
     d = BlockDev(block_count=16, path=_IMG)
     d.writeblocks(3, b"first", 0)
     d.fail_at(1, torn=True)
-    raises(PowerCut, d.writeblocks, 3, b"12345678", 8)
+    eq(d.writeblocks(3, b"12345678", 8), -5)
     d.close()
     with open(_IMG, "rb") as f:
         f.seek(3 * 4096)
         eq(f.read(16), b"first\xff\xff\xff1234\xff\xff\xff\xff")
     _rm(_IMG)
+
+
+def test_stale_open_file_after_cut_never_touches_the_new_image():
+    # A cut inside a littlefs write leaves that file open; closing it (or its GC finaliser)
+    # later must neither raise PowerCut again nor change the image the next boot mounts.
+    import gc
+    d = BlockDev(block_count=32)
+    mount_lfs(d, "/bds")
+    with open("/bds/a", "wb") as f:
+        f.write(b"old" * 300)
+    f = open("/bds/a", "wb")
+    d.fail_at(1)
+
+    def write():
+        f.write(b"new" * 300)
+        f.close()
+    raises(PowerCut, d.run, write)
+    d = d.reboot()
+    eq(mount_lfs(d, "/bds"), False)
+    img = d.image()
+    ops = d.stats.ops
+    try:
+        f.close()
+    except OSError as e:
+        eq(e.args[0], 5)
+    f = None
+    gc.collect()
+    eq(d.stats.ops, ops)
+    eq(d.image() == img, True)
+    eq(open("/bds/a", "rb").read(), b"old" * 300)
+    vfs.umount("/bds")
 
 
 def test_progsize_matches_pico():

@@ -45,7 +45,7 @@ def _campaign(setup, op, check):
             svc = _services()
             dev.fail_at(k, torn=mode)
             try:
-                op(ctx, *svc)
+                dev.run(op, ctx, *svc)
                 done = True
             except PowerCut:
                 done = False
