@@ -27,6 +27,7 @@ FOOTER = "Bench emulator for research and education only; never for human use."
 def _save(fig: Any, out: str | Path) -> Path:
     p = Path(out)
     p.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))  # room for the footer under the axis label
     fig.text(0.99, 0.01, FOOTER, ha="right", va="bottom", fontsize=7, color="grey")
     fig.savefig(p, dpi=DPI, format="png")
     plt.close(fig)
@@ -58,7 +59,12 @@ def startup_curve(points: Sequence[FlowPoint], rate_ml_h: float, out: str | Path
         raise UsageError("start-up curve needs at least one flow point")
     fig, ax = plt.subplots(figsize=SIZE)
     ax.step([p.t_s / 60 for p in points], [p.flow_ml_h * 1000 for p in points], where="post",
-            color="tab:blue", label="measured flow")
+            color="tab:blue", linewidth=0.6, alpha=0.6, label="flow per 30 s interval")
+    k = 10  # a 5 min running mean makes the trend readable through step quantisation
+    if len(points) >= k:
+        mean = [sum(p.flow_ml_h for p in points[i - k + 1:i + 1]) / k * 1000 for i in range(k - 1, len(points))]
+        ax.plot([p.t_s / 60 for p in points[k - 1:]], mean, color="tab:orange", linewidth=2,
+                label="5 min running mean")
     ax.axhline(rate_ml_h * 1000, color="black", linestyle="--", label=f"programmed {rate_ml_h * 1000:.3g} µL/h")
     ax.set_xlabel("time since start (min)")
     ax.set_ylabel("flow (µL/h)")
