@@ -1,21 +1,26 @@
 # Therapy history: delivered dose (ng), delivered volume (nL) and programmed dose (ng) per
-# hour, kept for `days` days (default 92, so 90 full days plus the current one) in a fixed
-# ring of day files <root>/h000 .. h<days-1>; day d lives in slot d % days.
+# hour, kept for `days` days (default 104: 90 full days with room to spare) in a fixed-size
+# ring of day records. Day d lives at ring index d % days; the records are packed 13 to a
+# file, <root>/h00 .. h07, so each file is one 3900-byte littlefs block.
 #
-# Why many small files and not one big ring file: littlefs stores a file as a copy-on-write
-# skip list, so changing bytes in the middle of a file rewrites every block from there to
-# the end (measured: 20 bytes at the start of a 48 KB file cost 49 KB of writes and 13 block
-# erases). A 300-byte day file stays inline in littlefs metadata (inline limit 512 bytes with
-# the Pico's progsize 256): rewriting it hourly is one ~512-byte metadata commit, no erase.
+# Why this shape (measured with the sim flash, progsize 256 like the Pico):
+# - one big ring file: littlefs stores a file as a copy-on-write skip list, so changing
+#   bytes in the middle rewrites every block from there to the end (20 bytes at the start
+#   of a 48 KB file cost 49 KB of writes and 13 erases);
+# - one small (inline) file per day: cheap to rewrite (~512 bytes, no erase), but 92 inline
+#   files cost ~60 of the Pico's 352 blocks in directory metadata;
+# - one block per 13 days: an hourly flush copies that block (~4.6 KB written, 1 erase),
+#   and the whole history takes 8 blocks.
 #
-# Day file, 300 bytes, little-endian:
+# Day record, 300 bytes, little-endian:
 #   0   4  magic b"HST1"
-#   4   4  day (hours since 2000-01-01 // 24)
+#   4   4  day (hour_index // 24)
 #   8 288  24 hours x (delivered_ng u32, delivered_nl u32, programmed_ng u32);
 #          0xFFFFFFFF in delivered_ng = no data for that hour
 #   296 4  CRC-32 of bytes 0..295
-# The whole file is rewritten and committed by littlefs at close, so a power cut leaves the
-# previous version; a damaged file (bad CRC) reads as a day without data and is counted in
+# Unused or erased slots hold 0xFF bytes (no magic). A flush rewrites one record in place
+# and littlefs commits the file's new block at close, so a power cut leaves the previous
+# version; a damaged record (bad CRC) reads as a day without data and is counted in
 # .damaged.
 import os
 import struct
@@ -25,10 +30,11 @@ from micropython import const
 _MAGIC = b"HST1"
 _SIZE = const(300)
 _BODY = const(296)
+_PER_FILE = const(13)  # 13 x 300 = 3900 bytes: one 4096-byte littlefs block
 _NONE = 0xFFFFFFFF  # not const(): beyond the small-int range on the Pico
 _LIMIT = const(0x40000000)  # 2**30
 _ENOENT = const(2)
-DAYS = const(92)
+DAYS = const(104)  # 8 files
 
 
 def _check_int(name, v):
@@ -40,8 +46,8 @@ class History:
     def __init__(self, root, days=DAYS):
         if not isinstance(root, str) or not root:
             raise ValueError("History root must be a non-empty path string, got %r" % (root,))
-        if not isinstance(days, int) or not 2 <= days <= 999:
-            raise ValueError("days must be an int in 2..999, got %r" % (days,))
+        if not isinstance(days, int) or not 2 <= days <= 1300:
+            raise ValueError("days must be an int in 2..1300, got %r" % (days,))
         self.root = root.rstrip("/")
         self.days = days
         self._buf = bytearray(_SIZE)  # the day file being worked on, allocated once
@@ -53,8 +59,12 @@ class History:
         except OSError:
             pass
 
-    def _path(self, day):
-        return "%s/h%03d" % (self.root, day % self.days)
+    def _where(self, day):
+        # -> (path, offset in file, records in that file)
+        i = day % self.days
+        f = i // _PER_FILE
+        n = min(_PER_FILE, self.days - f * _PER_FILE)
+        return "%s/h%02d" % (self.root, f), (i % _PER_FILE) * _SIZE, n
 
     def _load(self, day):
         """Fill _buf with the file of `day`'s slot. Returns the day it holds, -1 if the slot
@@ -63,18 +73,21 @@ class History:
             return day
         self._day = -1
         buf = self._buf
+        path, off, _ = self._where(day)
         try:
-            f = open(self._path(day), "rb")
+            f = open(path, "rb")
         except OSError as e:
             if e.args and e.args[0] == _ENOENT:
                 return -1
             raise
         try:
+            f.seek(off)
             n = f.readinto(buf)
         finally:
             f.close()
-        if (n != _SIZE or buf[0:4] != _MAGIC
-                or crc32(memoryview(buf)[0:_BODY]) != struct.unpack_from("<I", buf, _BODY)[0]):
+        if n != _SIZE or buf[0:4] != _MAGIC:
+            return -1  # never written (erased or missing slot)
+        if crc32(memoryview(buf)[0:_BODY]) != struct.unpack_from("<I", buf, _BODY)[0]:
             self.damaged += 1
             return -1
         d = struct.unpack_from("<I", buf, 4)[0]
@@ -125,11 +138,29 @@ class History:
         struct.pack_into("<III", self._buf, off, delivered_ng, delivered_nl, programmed_ng)
         struct.pack_into("<I", self._buf, _BODY, crc32(memoryview(self._buf)[0:_BODY]))
         self._day = -1  # until the commit is done, _buf is not what flash holds
-        f = open(self._path(day), "wb")
+        path, off, nrec = self._where(day)
         try:
-            f.write(self._buf)
-        finally:
-            f.close()  # littlefs commits the whole day file here
+            size = os.stat(path)[6]
+        except OSError as e:
+            if not (e.args and e.args[0] == _ENOENT):
+                raise
+            size = -1
+        if size == nrec * _SIZE:
+            f = open(path, "r+b")
+            try:
+                f.seek(off)
+                f.write(self._buf)
+            finally:
+                f.close()  # littlefs commits the file's new block here
+        else:
+            # missing, or of another ring geometry: start the file afresh (one commit)
+            blank = b"\xff" * _SIZE
+            f = open(path, "wb")
+            try:
+                for k in range(nrec):
+                    f.write(self._buf if k * _SIZE == off else blank)
+            finally:
+                f.close()
         self.writes += 1
         self._day = day
 

@@ -59,7 +59,9 @@ def test_keeps_90_days_and_ring_replaces_oldest():
     eq(r[0][0], start + 10 * 24 + 12)
     eq(r[-1], (last, DAYS + 10, DAYS + 11, DAYS + 12))
     eq(len(h.read(last - 90 * 24, last + 1)), 91)
-    eq(len(os.listdir(H)), DAYS)
+    eq(len(os.listdir(H)), (DAYS + 12) // 13)  # 13 days to a one-block file
+    for name in os.listdir(H):
+        eq(os.stat(H + "/" + name)[6] <= 4096, True)
     # an hour from a day that the ring has already reused is refused
     raises(ValueError, h.add, start + 12, 1, 1, 1)
 
@@ -69,9 +71,10 @@ def test_damaged_day_file_reads_as_empty_and_is_counted():
     h = History(H)
     h.add(H0 + 1, 5, 5, 5)
     h.add(H0 + 25, 7, 7, 7)
-    p = H + "/h%03d" % (9131 % DAYS)
+    i = 9131 % DAYS
+    p = H + "/h%02d" % (i // 13)
     data = bytearray(open(p, "rb").read())
-    data[20] ^= 0x10
+    data[(i % 13) * 300 + 20] ^= 0x10
     with open(p, "wb") as f:
         f.write(data)
     h2 = History(H)
@@ -107,7 +110,7 @@ def test_long_read_is_clamped_to_the_ring():
     eq(h.read(0, H0 + 100), [(H0 + 7, 1, 2, 3)])
 
 
-def test_hourly_flush_costs_one_small_commit_and_no_erase_mostly():
+def test_hourly_flush_costs_about_one_block_copy():
     d = _fresh()
     h = History(H)
     h.add(H0, 1, 1, 1)
@@ -116,11 +119,23 @@ def test_hourly_flush_costs_one_small_commit_and_no_erase_mostly():
         h.add(H0 + i, 20833, 10, 20833)
     per = (d.stats.bytes_written - b0) // 48
     er = d.stats.blocks_erased - e0
-    if per > 1200:
+    if per > 6000:
         raise AssertionError("%d bytes per hourly flush" % per)
-    if er > 12:
+    if er > 48 * 2:
         raise AssertionError("%d erases for 48 hourly flushes" % er)
     eq(h.writes, 49)
+
+
+def test_whole_history_fits_in_a_few_blocks():
+    d = _fresh(blocks=64)
+    free0 = os.statvfs(MP)[3]
+    h = History(H)
+    for day in range(DAYS):
+        h.add(H0 + day * 24, 1, 1, 1)
+    used = free0 - os.statvfs(MP)[3]
+    if used > (DAYS + 12) // 13 + 4:
+        raise AssertionError("history uses %d blocks" % used)
+    eq(len(h.read(H0, H0 + DAYS * 24)), DAYS)
 
 
 def test_put_replaces_and_is_idempotent():

@@ -160,7 +160,9 @@ class World:
         if alarm:
             return "alarm", [ALARMS[r.below(len(ALARMS))], "raise", r.below(3)]
         t = EVENTS[r.below(len(EVENTS))]
-        return t, [r.below(100000), r.below(1000), "ok" if r.chance(3, 4) else "refused"]
+        # sized so that records average ~80 bytes, the capacity assumption in the docs
+        return t, [r.below(100000), r.below(1000), "ok" if r.chance(3, 4) else "refused",
+                   "src=clinician ref=%04d" % r.below(10000)]
 
     def wall(self):
         day = DAY0 + self.step // STEPS_PER_DAY
@@ -380,10 +382,16 @@ def phase_wear(opts):
     print("  most-erased block: %d erases in %d days" % (worst, days))
     print("  projected life at %d cycles: %d years (mean over all blocks), %d years (most-erased block)"
           % (ERASE_CYCLES, life_mean_y, life_worst_y))
-    fs = __import__("os").statvfs(MP)
-    print("  filesystem after %d days: %d of %d blocks used, log %d records (seq %d..%d)"
-          % (days, fs[2] - fs[3], fs[2], bench.log.last_seq() - bench.log.first_seq() + 1,
-             bench.log.first_seq(), bench.log.last_seq()))
+    os = __import__("os")
+    fs = os.statvfs(MP)
+    logbytes = 0
+    for name in os.listdir(MP + "/log"):
+        logbytes += os.stat(MP + "/log/" + name)[6]
+    nrec = bench.log.last_seq() - bench.log.first_seq() + 1
+    print("  filesystem after %d days: %d of %d blocks used; log %d records (seq %d..%d), "
+          "%d bytes, mean %d bytes/record"
+          % (days, fs[2] - fs[3], fs[2], nrec, bench.log.first_seq(), bench.log.last_seq(),
+             logbytes, logbytes // max(1, nrec)))
     __import__("vfs").umount(MP)
 
 
