@@ -122,14 +122,18 @@ class EventLog:
         self._first = [0] * self.segments
         head = -1
         for s in range(self.segments):
-            size = self._size(s)
-            if size <= 0:
-                continue
-            f = open(self._path(s), "rb")
             try:
-                p, n = self._scan(f, size, 0)
-            finally:
-                f.close()
+                size = self._size(s)
+                if size <= 0:
+                    continue
+                f = open(self._path(s), "rb")
+                try:
+                    p, n = self._scan(f, size, 0)
+                finally:
+                    f.close()
+            except OSError:
+                self.corrupt += 1  # unreadable segment: skipped, never fatal
+                continue
             if n:
                 seq = struct.unpack_from("<I", self._buf, 2)[0]
                 self._first[s] = seq
@@ -142,22 +146,26 @@ class EventLog:
         if head < 0:
             return
         size = self._size(head)
-        f = open(self._path(head), "rb")
+        pos = 0
+        good_end = 0
+        last = self._first[head]
         try:
-            pos = 0
-            good_end = 0
-            last = 0
-            while True:
-                p, n = self._scan(f, size, pos)
-                if not n:
-                    break
-                seq = struct.unpack_from("<I", self._buf, 2)[0]
-                if seq > last:
-                    last = seq
-                pos = p + _OVERHEAD + n
-                good_end = pos
-        finally:
-            f.close()
+            f = open(self._path(head), "rb")
+            try:
+                while True:
+                    p, n = self._scan(f, size, pos)
+                    if not n:
+                        break
+                    seq = struct.unpack_from("<I", self._buf, 2)[0]
+                    if seq > last:
+                        last = seq
+                    pos = p + _OVERHEAD + n
+                    good_end = pos
+            finally:
+                f.close()
+        except OSError:
+            self.corrupt += 1
+            good_end = -1  # unreadable tail: the next append starts a new segment
         self._next = last + 1
         self._head_size = size
         # damaged bytes after the last good record: never append behind them
@@ -268,10 +276,14 @@ class EventLog:
             # skip a whole segment when the next one starts at or before since_seq + 1
             if i + 1 < len(order) and self._first[order[i + 1]] <= since_seq + 1:
                 continue
-            size = self._size(s)
-            if size <= 0:
+            try:
+                size = self._size(s)
+                if size <= 0:
+                    continue
+                f = open(self._path(s), "rb")
+            except OSError:
+                self.corrupt += 1
                 continue
-            f = open(self._path(s), "rb")
             try:
                 pos = 0
                 while len(out) < max_n:
@@ -288,6 +300,8 @@ class EventLog:
                         continue  # CRC-good but unparsable: cannot happen unless written so
                     out.append({"seq": seq, "wall": None if day == _NO_DAY else [day, ms],
                                 "uptime": up, "type": t, "data": d})
+            except OSError:
+                self.corrupt += 1  # unreadable from here on: return what was read
             finally:
                 f.close()
             if len(out) >= max_n:

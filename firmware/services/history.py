@@ -178,7 +178,11 @@ class History:
         if to_hour == from_hour:
             return out
         for day in range(from_hour // 24, (to_hour - 1) // 24 + 1):
-            if self._load(day) != day:
+            try:
+                if self._load(day) != day:
+                    continue
+            except OSError:
+                self.damaged += 1  # unreadable file: that day reads as no data
                 continue
             for h in range(24):
                 hour = day * 24 + h

@@ -18,6 +18,7 @@
 # Write cost: one file rewrite per changed save; an unchanged state is not written at all.
 # A state of up to ~490 bytes of JSON stays inline in littlefs metadata (Pico progsize 256:
 # inline limit 512 bytes): one 512..768-byte metadata commit and no block erase per save.
+import os
 import json
 import struct
 from binascii import crc32
@@ -83,6 +84,10 @@ class StateStore:
         self._crc = None  # CRC of that state's payload, to skip unchanged saves
         self._scanned = False
         self.writes = 0  # number of files written by this object (for write budgets)
+        try:
+            os.mkdir(self.root)
+        except OSError:
+            pass  # exists (or root is a mount point)
 
     # ---- reading --------------------------------------------------------------------------
     def _read_slot(self, i):
@@ -121,7 +126,10 @@ class StateStore:
         damaged = False
         present = False
         for i in (0, 1):
-            r = self._read_slot(i)
+            try:
+                r = self._read_slot(i)
+            except OSError:
+                r = False  # unreadable (flash or filesystem error): as bad as damaged
             if r is None:
                 continue
             present = True

@@ -201,3 +201,13 @@ def test_defaults_hold_a_year_of_normal_events():
     # ring always keeps ((segments - 1) full segments).
     eq((SEGMENTS - 1) * SEGMENT_BYTES >= 365 * 33 * 80, True)
     eq(SEGMENT_BYTES, 16368)  # 4 littlefs blocks exactly (4096 + 4092 + 4088 + 4092)
+
+
+def test_unreadable_segment_is_skipped_not_a_crash():
+    _fresh()
+    log = EventLog(LOG, segment_bytes=1024, segments=4)
+    _fill(log, 30)  # two segments
+    os.mkdir(LOG + "/seg003")  # a directory where a segment would be
+    log2 = EventLog(LOG, segment_bytes=1024, segments=4)
+    eq(log2.last_seq(), 30)
+    eq(len(log2.read(0, 100)), 30)

@@ -156,3 +156,19 @@ def test_write_cost_of_a_typical_state_is_one_inline_commit():
         raise AssertionError("%d bytes written per save" % per_save)
     if erases > 8:
         raise AssertionError("%d erases for 40 saves" % erases)
+
+
+@req("SR-033")
+def test_unreadable_slot_is_corrupt_not_a_crash():
+    _fresh()
+    os.mkdir(MP + "/state.a")  # opening it fails with an OSError
+    s = StateStore(MP)
+    eq(s.load(), None)
+    eq(s.status, "corrupt")
+
+
+def test_root_directory_is_created():
+    _fresh()
+    s = StateStore(MP + "/st")
+    s.save({"a": 1})
+    eq(StateStore(MP + "/st").load(), {"a": 1})
