@@ -50,9 +50,9 @@ class History:
             raise ValueError("days must be an int in 2..1300, got %r" % (days,))
         self.root = root.rstrip("/")
         self.days = days
-        self._buf = bytearray(_SIZE)  # the day file being worked on, allocated once
+        self._buf = bytearray(_SIZE)  # the day record being worked on, allocated once
         self._day = -1  # day held in _buf, -1 = none
-        self.damaged = 0  # day files found with a bad CRC
+        self.damaged = 0  # day records found with a bad CRC (or unreadable)
         self.writes = 0  # files written by this object
         try:
             os.mkdir(self.root)
