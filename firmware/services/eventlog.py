@@ -39,7 +39,7 @@ MAX_PAYLOAD = const(200)
 MAX_TYPE = const(24)
 _NO_DAY = const(0xFFFF)
 _MS_PER_DAY = const(86400000)
-_UPTIME_LIMIT = const(0x40000000)
+_UPTIME_MAX = const(0x3FFFFFFF)
 _ENOSPC = const(28)
 _ENOENT = const(2)
 
@@ -201,7 +201,7 @@ class EventLog:
             if (not isinstance(day, int) or isinstance(day, bool) or not 0 <= day < _NO_DAY
                     or not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms < _MS_PER_DAY):
                 raise ValueError("wall must be (day 0..65534, ms 0..86399999), got %r" % (wall,))
-        if not isinstance(uptime, int) or isinstance(uptime, bool) or not 0 <= uptime < _UPTIME_LIMIT:
+        if not isinstance(uptime, int) or isinstance(uptime, bool) or not 0 <= uptime <= _UPTIME_MAX:
             raise ValueError("uptime must be int seconds in 0..2**30-1, got %r" % (uptime,))
         payload = json.dumps([type, data], separators=(",", ":")).encode()
         n = len(payload)

@@ -32,13 +32,13 @@ _SIZE = const(300)
 _BODY = const(296)
 _PER_FILE = const(13)  # 13 x 300 = 3900 bytes: one 4096-byte littlefs block
 _NONE = 0xFFFFFFFF  # not const(): beyond the small-int range on the Pico
-_LIMIT = const(0x40000000)  # 2**30
+_MAX = const(0x3FFFFFFF)  # 2**30 - 1: the largest Pico small int we allow
 _ENOENT = const(2)
 DAYS = const(104)  # 8 files
 
 
 def _check_int(name, v):
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < _LIMIT:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _MAX:
         raise ValueError("%s must be an int in 0..2**30-1, got %r" % (name, v))
 
 
@@ -132,7 +132,7 @@ class History:
             delivered_ng += ng
             delivered_nl += nl
             programmed_ng += png
-            if delivered_ng >= _LIMIT or delivered_nl >= _LIMIT or programmed_ng >= _LIMIT:
+            if delivered_ng > _MAX or delivered_nl > _MAX or programmed_ng > _MAX:
                 self._day = -1  # _buf may be stale relative to what we refuse; reload next time
                 raise ValueError("hour %d totals would exceed 2**30" % hour_index)
         struct.pack_into("<III", self._buf, off, delivered_ng, delivered_nl, programmed_ng)

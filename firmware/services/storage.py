@@ -29,7 +29,7 @@ _HDR = const(16)
 MAX_STATE_BYTES = const(8192)  # bigger than any sane state; a cap on RAM use at load
 
 
-_INT_LIMIT = const(0x40000000)  # 2**30: Pico small-int range
+_INT_MAX = const(0x3FFFFFFF)  # 2**30 - 1: Pico small ints are |x| < 2**30
 
 
 def check_json(v, what="value", depth=0):
@@ -39,7 +39,7 @@ def check_json(v, what="value", depth=0):
     if v is None or isinstance(v, (bool, str)):
         return
     if isinstance(v, int):
-        if -_INT_LIMIT < v < _INT_LIMIT:
+        if -_INT_MAX <= v <= _INT_MAX:
             return
         raise ValueError("%s: int %r outside +-2**30" % (what, v))
     if depth >= 8:
