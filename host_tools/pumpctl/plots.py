@@ -155,6 +155,10 @@ def history(rows: Sequence[dict[str, Any]], out: str | Path,
     return _save(fig, out)
 
 
+def _num(t: dt.datetime) -> float:
+    return float(mdates.date2num(t))
+
+
 def reservoir_projection(reservoir_ul: float, ul_per_day: float, out: str | Path,
                          start: Optional[dt.datetime] = None, low_ul: float = 2000.0,
                          refill: Optional[dt.datetime] = None) -> Path:
@@ -169,16 +173,16 @@ def reservoir_projection(reservoir_ul: float, ul_per_day: float, out: str | Path
         days_low = max(0.0, (reservoir_ul - low_ul) / ul_per_day)
         low_at = start + dt.timedelta(days=days_low)
         empty_at = start + dt.timedelta(days=days_empty)
-        ax.plot([start, empty_at], [reservoir_ul / 1000, 0], color="tab:blue", label="projected volume")
-        ax.axvline(low_at, color="tab:orange", linestyle="--", label=f"low reservoir {low_at:%Y-%m-%d}")
+        ax.plot([_num(start), _num(empty_at)], [reservoir_ul / 1000, 0], color="tab:blue", label="projected volume")
+        ax.axvline(_num(low_at), color="tab:orange", linestyle="--", label=f"low reservoir {low_at:%Y-%m-%d}")
         refill = refill or low_at
         title = f"Reservoir projection: {ul_per_day:.1f} µL/day, empty {empty_at:%Y-%m-%d}"
     else:
         end = start + dt.timedelta(days=30)
-        ax.plot([start, end], [reservoir_ul / 1000] * 2, color="tab:blue", label="no delivery programmed")
+        ax.plot([_num(start), _num(end)], [reservoir_ul / 1000] * 2, color="tab:blue", label="no delivery programmed")
         title = "Reservoir projection: nothing programmed"
     if refill is not None:
-        ax.axvline(refill, color="tab:red", label=f"refill {refill:%Y-%m-%d}")
+        ax.axvline(_num(refill), color="tab:red", label=f"refill {refill:%Y-%m-%d}")
     ax.axhline(low_ul / 1000, color="tab:orange", linewidth=0.5)
     ax.set_ylabel("reservoir (mL)")
     ax.set_ylim(bottom=0)
