@@ -1,7 +1,10 @@
 # The programmer link on the Pico: USB CDC, i.e. the REPL's own stdin/stdout.
 # read() waits (asyncio) for at least one byte and returns what is already there, up to
-# `bufsize`. write() never blocks the pump: if the host is gone or not reading, bytes are
-# dropped and counted. Frames are printable ASCII, so 0x03 (Ctrl-C) from mpremote or Thonny
+# `bufsize`. write() does not wait for the host: it writes only when poll() says the CDC
+# has room (MicroPython reports "writable" when no host has the port open, the bytes then
+# go nowhere) and counts what it drops. Residual: a frame longer than the free room in the
+# CDC FIFO while a host holds the port but stops reading can still wait up to MicroPython's
+# CDC TX timeout (500 ms per chunk) inside sys.stdout.buffer.write. Frames are printable ASCII, so 0x03 (Ctrl-C) from mpremote or Thonny
 # still interrupts the interpreter.
 import sys
 import select
