@@ -244,3 +244,14 @@ def test_truth_keeps_old_keys():
               "dry_steps", "true_pl_per_step", "battery_mv"):
         if k not in t:
             raise AssertionError(k)
+
+
+def test_move_and_scale_take_time_argument():
+    b = _real(scale_noise_ug=0)
+    b.move(64, 1_800_000)  # the time is set before the water moves: no evaporation yet
+    eq(b.evaporated_pl, 0)
+    eq(b.now_ms, 1_800_000)
+    b.scale_ug(1_800_000 + 3_600_000)
+    eq(b.evaporated_pl, 20_000)
+    raises(ValueError, b.move, 1, 0)  # time never runs backwards
+    eq(b.head.steps, 64)  # and the refused move changed nothing
