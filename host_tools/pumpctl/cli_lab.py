@@ -12,12 +12,18 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from . import accuracy, api, bench, plots, programs, watch
+from . import accuracy, api, programs, watch
 from .durations import format_ms, parse_ms
 from .errors import BenchError, UsageError
 from .progress import Progress
 
 SAMPLE_MS = 30_000
+
+
+def _plots() -> Any:
+    # matplotlib takes about half a second to import: only the commands that draw pay for it.
+    from . import plots
+    return plots
 
 
 def _out(data: Any, text: str) -> Any:
@@ -141,6 +147,7 @@ def cmd_accuracy(args: argparse.Namespace) -> Any:
         raise UsageError(f"the samples cannot be analysed: {e}") from None
     files = {k: str(v) for k, v in accuracy.write_csv(res, out).items()}
     files["samples"] = str(write_samples(samples, out / "samples.csv"))
+    plots = _plots()
     files["trumpet_png"] = str(plots.trumpet_curve(res.trumpet, res.overall_error_pct, out / "trumpet.png",
                                                    title=f"Trumpet curve at {rate_ml_h * 1000:.3g} µL/h (IEC 60601-2-24)"))
     files["startup_png"] = str(plots.startup_curve(res.startup, rate_ml_h, out / "startup.png"))
@@ -163,6 +170,7 @@ def cmd_accuracy(args: argparse.Namespace) -> Any:
 
 # ---- plots ------------------------------------------------------------------------------------
 def cmd_plot_profile(args: argparse.Namespace) -> Any:
+    plots = _plots()
     prog = programs.load(args.file)
     p = plots.dose_profile(prog, args.out)
     total = sum(plots.hourly_dose_ug(prog))
@@ -170,12 +178,15 @@ def cmd_plot_profile(args: argparse.Namespace) -> Any:
 
 
 def cmd_plot_reservoir(args: argparse.Namespace) -> Any:
+    try:
+        refill = dt.datetime.fromisoformat(args.refill) if args.refill else None
+    except ValueError:
+        raise UsageError(f"--refill {args.refill!r} is not a date like 2026-03-01") from None
     with _connect(args) as pump:
         st = pump.status()
     fc = st.get("forecast") or {}
     ul_day = float(fc.get("daily_ul_worst") or 0)
-    refill = dt.datetime.fromisoformat(args.refill) if args.refill else None
-    p = plots.reservoir_projection(float(st["reservoir_ul"]), ul_day, args.out,
+    p = _plots().reservoir_projection(float(st["reservoir_ul"]), ul_day, args.out,
                                    low_ul=float(st.get("low_reservoir_ul", 2000)), refill=refill)
     return _out({"png": str(p), "reservoir_ul": st["reservoir_ul"], "ul_per_day": ul_day},
                 f"Wrote {p}: {st['reservoir_ul']} µL at {ul_day:.1f} µL/day.")

@@ -91,6 +91,7 @@ def test_plot_profile_and_reservoir(bench_dir: Path, tmp_path: Path) -> None:
     (["accuracy", "--rate", "2400", "--duration", "soon"], "cannot read duration"),
     (["accuracy", "--rate", "2400", "--temperature", "80"], "0 to 40"),
     (["watch", "--interval", "0"], "positive"),
+    (["plot", "reservoir", "--out", "x.png", "--refill", "soon"], "not a date"),
 ])
 def test_bad_input_refused(argv: list[str], msg: str) -> None:
     with pytest.raises(UsageError, match=msg):
