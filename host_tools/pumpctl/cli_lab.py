@@ -184,8 +184,14 @@ def cmd_plot_reservoir(args: argparse.Namespace) -> Any:
         raise UsageError(f"--refill {args.refill!r} is not a date like 2026-03-01") from None
     with _connect(args) as pump:
         st = pump.status()
+        prog = pump.program_show().get("program") if st.get("state") == "running" else None
     fc = st.get("forecast") or {}
-    ul_day = float(fc.get("daily_ul_worst") or 0)
+    if fc.get("daily_ul_worst") is not None:
+        ul_day = float(fc["daily_ul_worst"])  # the pump's own forecast, boluses included
+    elif prog:
+        ul_day = float(programs.summary(prog, int(st["reservoir_ul"]))["daily_volume_ul"])
+    else:
+        ul_day = 0.0
     p = _plots().reservoir_projection(float(st["reservoir_ul"]), ul_day, args.out,
                                    low_ul=float(st.get("low_reservoir_ul", 2000)), refill=refill)
     return _out({"png": str(p), "reservoir_ul": st["reservoir_ul"], "ul_per_day": ul_day},

@@ -81,6 +81,7 @@ def test_plot_profile_and_reservoir(bench_dir: Path, tmp_path: Path) -> None:
     assert out.data["daily_total_ug"] == pytest.approx(500)
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     out = run(["plot", "reservoir", "--out", str(tmp_path / "r.png")], bench_dir=str(bench_dir))
+    assert out.data["ul_per_day"] == pytest.approx(2400)  # the accuracy test's program
     assert (tmp_path / "r.png").stat().st_size > 5000
 
 
