@@ -9,17 +9,31 @@ except ImportError:
         return x
 
 from core.engine import RateIntegrator, StepConverter, Counter, EngineError, UNITS_PER_Q, Q_PER_NG, Q_PER_UG
-from core.reservoir import Reservoir
+from core.reservoir import Reservoir, ReservoirError
+from core.rolling import Rolling24
+from core.patient import PatientGate, DELIVERED
 
 _DAY_MS = const(86_400_000)
 _MIN_MS = const(60_000)
 _MAX_WAKE_MS = const(3_600_000)
 _EXACT_Q = const(500_000)  # below this many quanta left, bolus end times are computed exactly
-MAX_BOLUS_UG = const(600)  # keeps a bolus's quanta (1.6e6 per µg) below 2**30
+MAX_BOLUS_UG = const(600)
+_WINDOW_SEG_MS = const(900_000)  # keeps a bolus's quanta (1.6e6 per µg) below 2**30
 
 # Conditions found inside the tick, raised as alarms by the app (raising may allocate).
 FLAG_EMPTY = const(1)
 FLAG_LOW = const(2)
+FLAG_LIMIT24 = const(4)  # the rolling 24 h dose reached the drug's maximum
+FLAG_PERIODIC_REFUSED = const(8)  # a periodic bolus would have passed the 24 h maximum
+FLAG_PERIODIC_SKIPPED = const(16)  # a periodic bolus fell while another bolus ran
+FLAG_STOPPED_LONG = const(32)  # stopped longer than the set time while a program exists
+FLAG_PERIODIC_STARTED = const(64)
+FLAG_BRIDGE_DONE = const(128)
+FLAG_PRIME_DONE = const(256)
+
+_DEFAULT_STOPPED_ALARM_S = const(48 * 3600)
+# Refill mismatch thresholds by pump model (DOMAIN.md: about 1 mL for 20 mL, 2 mL for 40 mL).
+_MISMATCH_UL = {10: 500, 20: 1000, 40: 2000}
 
 STOPPED = "stopped"
 RUNNING = "running"
@@ -60,6 +74,26 @@ class Pump:
         self._to_boundary = -1  # ms to the next program boundary, -1 if none
         self.flags = 0
         self._seg_cap = 1 << 29
+        self.rolling = Rolling24(900)
+        self.max24_ug = 0
+        self._q_rem = 0  # quanta below one ng, for the rolling window
+        self.gate = PatientGate(None)
+        self._pb_day = -1  # day and minute of the last periodic bolus started: never twice
+        self._pb_min = -1
+        self.stopped_s = 0
+        self._stopped_ms = 0
+        self.stopped_alarm_s = _DEFAULT_STOPPED_ALARM_S
+        # Priming and bridging move volume, not dose: their own integrators in steps/day.
+        self.prime = RateIntegrator()
+        self.prime_left = 0  # steps
+        self._prime_was_stopped = False
+        self._prime_q = 0
+        self.bridge_left = 0  # steps still carrying the old concentration
+        self._conv_after = None
+        # Catheter and pump tubing: the volume a priming bolus fills and a bridge flushes.
+        self.tubing_nl = 0
+        self.catheter_cm = 0
+        self.catheter_nl_per_cm = 0
 
     # ---- configuration (may allocate) -------------------------------------------------
     def calibrate(self, pl_per_step):
@@ -79,20 +113,25 @@ class Pump:
         except EngineError as e:
             raise PumpError(e.code, e.msg)
 
-    def set_program(self, program):
+    def set_program(self, program, max24_ug=0):
         """Apply a validated program whole (core.program.parse did the validation)."""
         conv = self._check_conv(program.conc, self.pl_per_step)
         if program.mode != "stopped" and not self.clock_set and len(program.steps) > 1:
             raise PumpError("CLOCK", "a flex profile follows the wall clock: set the clock first (pumpctl time sync)")
         self.cancel_bolus()
         self.program = program
+        self.max24_ug = max24_ug
+        self.gate.reconfigure(program.patient, self.up_s)  # lockout after programming
         if self.conv is None or self.conv.conc != program.conc:
             self.conv = conv  # a new concentration starts a new accounting epoch
+            self.bridge_left = 0
+            self._conv_after = None
         if program.mode == "stopped":
             self.stop("programmed stopped")
         else:
             self.state = RUNNING
             self.stop_reason = ""
+            self.stopped_s = self._stopped_ms = 0
             self._enter_time()
 
     def stop(self, reason="stopped by programmer"):
@@ -100,6 +139,9 @@ class Pump:
         self.stop_reason = reason
         self.basal.set_rate(0)
         self.cancel_bolus()
+        self.prime_left = 0
+        self.prime.set_rate(0)
+        self._rates_changed()
         self._to_boundary = -1
 
     def resume(self):
@@ -111,6 +153,7 @@ class Pump:
             raise PumpError("EMPTY", "the reservoir is empty; refill first")
         self.state = RUNNING
         self.stop_reason = ""
+        self.stopped_s = self._stopped_ms = 0
         self._enter_time()  # no catch-up: delivery restarts at the rate for now
 
     def set_wall(self, day, ms):
@@ -120,22 +163,51 @@ class Pump:
         if self.state == RUNNING:
             self._enter_time()
 
-    def start_bolus(self, kind, dose_ug, duration_ms):
-        """Deliver dose_ug over duration_ms on top of the basal rate."""
+    def check_bolus(self, kind, dose_ug, duration_min):
+        """Refuse (raise) a bolus that cannot start now; changes nothing."""
         if self.state != RUNNING:
             raise PumpError("STATE", "the pump is stopped; a bolus needs a running program")
         if self.bolus_kind is not None:
             raise PumpError("BUSY", "a %s bolus is already running" % self.bolus_kind)
-        if dose_ug <= 0 or duration_ms < _MIN_MS:
-            raise PumpError("RANGE", "a bolus needs a dose > 0 µg and a duration of at least 1 minute")
-        if dose_ug > MAX_BOLUS_UG:
-            raise PumpError("RANGE", "a single bolus is at most %d µg on this pump" % MAX_BOLUS_UG)
-        rate = dose_ug * _DAY_MS // duration_ms  # rounded down: the dose is exact, the end may be later
-        self.bolus.set_rate(max(1, rate))
+        if self.prime_left:
+            raise PumpError("BUSY", "a priming bolus is running")
+        if type(dose_ug) is not int or dose_ug <= 0 or dose_ug > MAX_BOLUS_UG:
+            raise PumpError("RANGE", "a bolus dose must be 1..%d µg, not %r" % (MAX_BOLUS_UG, dose_ug))
+        if type(duration_min) is not int or duration_min < 1 or duration_min > 1440:
+            raise PumpError("RANGE", "a bolus duration must be 1..1440 minutes, not %r" % (duration_min,))
+        if self.max24_ug and self.rolling.would_exceed(self.up_s, dose_ug, self.max24_ug):
+            raise PumpError(
+                "LIMIT_24H",
+                "a %d µg %s bolus would pass the 24 h maximum of %d µg for %s (%d µg given in the last 24 h); refused whole"
+                % (dose_ug, kind, self.max24_ug, self.program.drug, self.rolling.total_ug(self.up_s)),
+            )
+
+    def start_bolus(self, kind, dose_ug, duration_min):
+        """Deliver dose_ug over duration_min on top of the basal rate (after check_bolus)."""
+        self.check_bolus(kind, dose_ug, duration_min)
+        self._start_bolus(kind, dose_ug, duration_min)
+
+    def patient_bolus(self):
+        """Decide a patient request: (outcome, sentence). Every outcome is for the log."""
+        if self.state != RUNNING:
+            return "refused_limit", "the pump is stopped"
+        if self.bolus_kind is not None or self.prime_left:
+            return "refused_lockout", "another bolus is running"
+        outcome, detail = self.gate.request(self.up_s, self.rolling, self.max24_ug)
+        if outcome == DELIVERED:
+            p = self.program.patient
+            self._start_bolus("patient", p[0], p[1])
+        return outcome, detail
+
+    def _start_bolus(self, kind, dose_ug, duration_min):
+        # Small-int arithmetic only: a periodic bolus starts inside the control tick.
+        rate = dose_ug * 1440 // duration_min  # rounded down: the dose is exact, the end may be later
+        self.bolus.set_rate(rate if rate > 0 else 1)
         self._rates_changed()
         self.bolus.da = 0
         self.bolus_left_q = dose_ug * Q_PER_UG
         self.bolus_kind = kind
+        self._rates_changed()
 
     def cancel_bolus(self):
         left = self.bolus_left_q
@@ -145,10 +217,33 @@ class Pump:
         self._rates_changed()
         return left
 
+    def _periodic(self, m):
+        """Start the periodic bolus due at minute m, once per day, never late (no catch-up)."""
+        p = self.program
+        if not p.periodic or (self._pb_day == self.day and self._pb_min == m):
+            return
+        for t, dose, dur in p.periodic:
+            if t == m and self.ms % _MIN_MS < 1000:
+                self._pb_day = self.day
+                self._pb_min = m
+                if self.bolus_kind is not None or self.prime_left:
+                    self.flags |= FLAG_PERIODIC_SKIPPED
+                elif self.max24_ug and self.rolling.would_exceed(self.up_s, dose, self.max24_ug):
+                    self.flags |= FLAG_PERIODIC_REFUSED
+                else:
+                    self._start_bolus("periodic", dose, dur)
+                    self.flags |= FLAG_PERIODIC_STARTED
+                return
+
     def _rates_changed(self):
         a = self.basal.max_dt()
         b = self.bolus.max_dt()
-        self._seg_cap = (a if a < b else b) // 2
+        c = self.prime.max_dt()
+        if b < a:
+            a = b
+        if c < a:
+            a = c
+        self._seg_cap = a // 3
 
     def _enter_time(self):
         """Set the basal rate and the next boundary for the current time of day."""
@@ -156,6 +251,7 @@ class Pump:
         m = self.ms // _MIN_MS
         self.basal.set_rate(p.rate_at(m))
         self._rates_changed()
+        self._periodic(m)
         if len(p.steps) > 1:
             nxt = p.next_change_min(m)
             d = nxt * _MIN_MS - self.ms
@@ -164,6 +260,97 @@ class Pump:
             self._to_boundary = d
         else:
             self._to_boundary = -1
+
+    def set_catheter(self, tubing_ul_x1000, length_cm, nl_per_cm):
+        """Volumes a priming bolus fills and a bridge flushes (pump tubing + catheter)."""
+        for v, what, hi in ((tubing_ul_x1000, "tubing volume (nL)", 2_000_000), (length_cm, "catheter length (cm)", 500),
+                            (nl_per_cm, "catheter volume per cm (nL)", 50_000)):
+            if type(v) is not int or v < 0 or v > hi:
+                raise PumpError("RANGE", "%s must be 0..%d, not %r" % (what, hi, v))
+        self.tubing_nl, self.catheter_cm, self.catheter_nl_per_cm = tubing_ul_x1000, length_cm, nl_per_cm
+
+    def dead_volume_nl(self):
+        return self.tubing_nl + self.catheter_cm * self.catheter_nl_per_cm
+
+    def start_prime(self, duration_min):
+        """Fill pump tubing and catheter: volume, not dose at the tip (it fills the line)."""
+        if self.program is None:
+            raise PumpError("STATE", "program the pump (drug and concentration) before priming")
+        if self.bolus_kind is not None or self.prime_left:
+            raise PumpError("BUSY", "a bolus is already running")
+        if type(duration_min) is not int or not 1 <= duration_min <= 240:
+            raise PumpError("RANGE", "priming duration must be 1..240 minutes")
+        vol = self.dead_volume_nl()
+        if vol <= 0:
+            raise PumpError("RANGE", "set the catheter length and volume per cm first (nothing to prime)")
+        steps = (vol * 1000 + self.pl_per_step // 2) // self.pl_per_step  # nearest step
+        if steps < 1:
+            raise PumpError("RANGE", "the dead volume is smaller than one step")
+        self.prime.set_rate(steps * 1440 // duration_min or 1)
+        self.prime.da = 0
+        self._prime_q = 0
+        self.prime_left = steps
+        self._prime_was_stopped = self.state != RUNNING
+        if self.state != RUNNING:
+            # Priming runs the motor even with basal stopped: the line must be full first.
+            self.state = RUNNING
+            self.stop_reason = ""
+            self.basal.set_rate(0)
+        self._rates_changed()
+        return steps
+
+    def refill(self, withdrawn_ul, new_volume_ul):
+        """Empty-and-refill: compare the withdrawn volume with what the pump expects, then take
+        the new volume. Returns (expected_ul, mismatch_ul, warn). Overfill is refused."""
+        if type(withdrawn_ul) is not int or withdrawn_ul < 0 or withdrawn_ul > self.reservoir.capacity_nl // 1000 + 5000:
+            raise PumpError("RANGE", "withdrawn volume must be 0..%d µL" % (self.reservoir.capacity_nl // 1000 + 5000))
+        try:
+            check = Reservoir(self.reservoir.model_ml)
+            check.fill(new_volume_ul)
+        except ReservoirError as e:
+            raise PumpError(e.code, e.msg)
+        expected = self.reservoir.volume_ul()
+        mismatch = withdrawn_ul - expected
+        warn = abs(mismatch) > _MISMATCH_UL[self.reservoir.model_ml]
+        low = self.reservoir.low_nl
+        self.reservoir.fill(new_volume_ul)
+        self.reservoir.low_nl = low
+        self.gate.start_lockout(self.up_s)  # lockout after refill
+        return expected, mismatch, warn
+
+    def change_concentration(self, program, bridge):
+        """After a refill with a new concentration: the new program (same drug, new conc).
+        With bridge, the tubing and catheter still hold the old drug: keep delivering the
+        prescribed dose at the old concentration until that volume has been pushed through."""
+        old = self.conv
+        conv = self._check_conv(program.conc, self.pl_per_step)
+        dead = self.dead_volume_nl()
+        if bridge and (old is None or old.conc == program.conc):
+            raise PumpError("STATE", "no concentration change to bridge")
+        if bridge and dead <= 0:
+            raise PumpError("RANGE", "set the catheter length and volume per cm first (nothing to bridge)")
+        self.set_program(program, self.max24_ug)
+        if bridge:
+            self.conv = old
+            self._conv_after = conv
+            self.bridge_left = (dead * 1000 + self.pl_per_step // 2) // self.pl_per_step
+        return self.bridge_left
+
+    def forecast(self):
+        """Days until the low-reservoir threshold and until empty, at the worst-case daily
+        volume (program + every allowed patient bolus, as Prometra assumes). None if no use."""
+        p = self.program
+        if p is None or self.state != RUNNING and p.mode == "stopped":
+            return None
+        ug = p.worst_case_daily_ug()
+        if ug <= 0:
+            return None
+        nl_day = ug * 1_000_000 // p.conc
+        vol = self.reservoir.volume_nl
+        low = vol - self.reservoir.low_nl
+        return {"daily_ug_worst": ug, "daily_ul_worst": nl_day // 1000,
+                "days_to_low": low // nl_day if low > 0 else 0, "days_to_empty": vol // nl_day,
+                "low_day": self.day + (low // nl_day if low > 0 else 0), "empty_day": self.day + vol // nl_day}
 
     # ---- the control tick (allocation-free) --------------------------------------------
     def tick(self, dt_ms):
@@ -180,10 +367,15 @@ class Pump:
                 if e < seg:
                     seg = e
             cap = self._seg_cap
+            if cap > _WINDOW_SEG_MS:
+                cap = _WINDOW_SEG_MS  # the 24 h window's resolution: dose lands in the right bucket
             if seg > cap:
                 seg = cap
-            if seg <= 0:
-                seg = 0
+            if seg < 1:
+                # Only a boundary that is due right now may take a zero-length segment (it is
+                # handled below); anything else moves at least 1 ms so the loop always ends.
+                seg = 0 if (running and self._to_boundary == 0) else 1
+            ng = 0
             if running and seg:
                 ng = self.basal.advance(seg)
                 if self.bolus_kind is not None:
@@ -192,10 +384,15 @@ class Pump:
                         bn = self.bolus_left_q
                     self.bolus_left_q -= bn
                     ng += bn
-                if ng:
-                    self.q_total.add(ng)
-                    steps += self.conv.add_q(ng)
+                if self.prime_left:
+                    steps += self._prime_steps(seg)
+            elif not running and seg and self.program is not None:
+                self._stopped_time(seg)
             self._advance_time(seg)
+            if running and ng:
+                self.q_total.add(ng)
+                steps += self.conv.add_q(ng)
+                self._dose_window(ng)  # stamped at the segment's end: never ages out early
             dt_ms -= seg
             if running:
                 if self.bolus_kind is not None and self.bolus_left_q == 0:
@@ -206,12 +403,46 @@ class Pump:
             steps = self._deliver(steps)
         return steps
 
+    def _dose_window(self, q):
+        q += self._q_rem
+        ng = q // Q_PER_NG
+        self._q_rem = q - ng * Q_PER_NG
+        if ng:
+            self.rolling.add(self.up_s, ng)
+            if self.max24_ug and self.rolling.total_ug(self.up_s) >= self.max24_ug:
+                self.flags |= FLAG_LIMIT24
+
+    def _prime_steps(self, seg):
+        q = self._prime_q + self.prime.advance(seg)
+        n = q // Q_PER_NG  # the prime integrator counts steps/day, so one "ng" is one step
+        self._prime_q = q - n * Q_PER_NG
+        if n >= self.prime_left:
+            n = self.prime_left
+            self.prime_left = 0
+            self.prime.set_rate(0)
+            self._rates_changed()
+            self.flags |= FLAG_PRIME_DONE
+            if self._prime_was_stopped:
+                self.state = STOPPED
+                self.stop_reason = "primed; not resumed"
+        else:
+            self.prime_left -= n
+        return n
+
+    def _stopped_time(self, seg):
+        ms = self._stopped_ms + seg
+        s = ms // 1000
+        self._stopped_ms = ms - s * 1000
+        self.stopped_s += s
+        if self.stopped_s >= self.stopped_alarm_s:
+            self.flags |= FLAG_STOPPED_LONG
+
     def _ms_to_bolus_end(self):
         left = self.bolus_left_q
         if left <= _EXACT_Q:
             return self.bolus.ms_to_q(left)
         per_ms = (self.bolus.rate + UNITS_PER_Q - 1) // UNITS_PER_Q  # upper bound of quanta/ms
-        return (left - _EXACT_Q) // per_ms
+        return 1 + (left - _EXACT_Q) // per_ms
 
     def _advance_time(self, seg):
         ms = self._up_ms + seg
@@ -229,6 +460,14 @@ class Pump:
 
     def _deliver(self, steps):
         got = self.reservoir.take(steps, self._nl_step, self._pl_step)
+        if got and self.bridge_left:
+            if got >= self.bridge_left:
+                self.bridge_left = 0
+                self.conv = self._conv_after  # the new drug has reached the catheter tip
+                self._conv_after = None
+                self.flags |= FLAG_BRIDGE_DONE
+            else:
+                self.bridge_left -= got
         if got:
             self.steps_total.add(got)
             pl = self._pl + got * self._pl_step
@@ -271,6 +510,10 @@ class Pump:
         n = self.ms_to_next_step()
         if 0 <= n < w:
             w = n
+        if self.prime_left:
+            n = self.prime.ms_to_q(Q_PER_NG - self._prime_q)
+            if 0 <= n < w:
+                w = n
         if self.state == RUNNING:
             b = self._to_boundary
             if 0 <= b < w:
@@ -310,4 +553,11 @@ class Pump:
             "pl_per_step": self.pl_per_step,
             "uptime_s": self.up_s,
             "clock_set": self.clock_set,
+            "dose_24h_ug": self.rolling.total_ug(self.up_s),
+            "max_24h_ug": self.max24_ug,
+            "priming_steps_left": self.prime_left,
+            "bridge_steps_left": self.bridge_left,
+            "low_reservoir_ul": self.reservoir.low_nl // 1000,
+            "stopped_s": self.stopped_s,
+            "forecast": self.forecast(),
         }
