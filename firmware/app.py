@@ -1,21 +1,30 @@
 # The pump application: builds the core and services around the board it is handed and runs
-# them on asyncio. Two tasks: the control loop (time, dose, motor, alarms, annunciation) and the
-# link loop (frames from the programmer). The link loop can fail in any way without touching
-# therapy: its exceptions are caught and the link restarts.
+# them on asyncio. Tasks: the control loop (time, dose, motor, alarms, annunciation, saving),
+# the link loop (frames from the programmer), the supervisor (watchdog) and the button. The link
+# loop can fail in any way without touching therapy: its exceptions are caught and it restarts.
 import asyncio
 import gc
 import micropython
 
 from version import VERSION, BANNER
-from core.pump import Pump, PumpError, FLAG_EMPTY, FLAG_LOW, RUNNING
-from core import program as programs
+from core.pump import (Pump, PumpError, RUNNING, STOPPED, FLAG_EMPTY, FLAG_LOW, FLAG_LIMIT24,
+                       FLAG_PERIODIC_REFUSED, FLAG_PERIODIC_SKIPPED, FLAG_STOPPED_LONG,
+                       FLAG_PERIODIC_STARTED, FLAG_BRIDGE_DONE, FLAG_PRIME_DONE)
 from core.druglib import LIBRARY
 from core.alarms import AlarmManager
 from core.annunciation import Annunciator
-from services import link
-from services.protocol import Protocol, CommandError, arg
+from services import link, persist
+from services.protocol import Protocol
+from services.commands import Commands
+from services.supervisor import Supervisor
 
 _DAY_MS = 86_400_000
+_HOUR_MS = 3_600_000
+_MINUTE_MS = 60_000
+# Battery thresholds (mV): elective replacement, end of service. A potentiometer on the Pico's
+# ADC or the bench's battery fault stands in for a draining cell.
+BATTERY_ERI_MV = 3_300
+BATTERY_EOS_MV = 3_000
 
 
 class App:
@@ -30,12 +39,149 @@ class App:
         self._last = self.clock.ticks()
         self._lines = []
         self.assembler = link.LineAssembler()
-        self.protocol = Protocol(self._handlers())
         self.boot_mem = 0
-        if board.initial_fill_ul:
-            self.pump.reservoir.fill(board.initial_fill_ul)
+        self.min_free = 1 << 30
+        self.calibrated = board.name == "sim"  # the bench's nominal calibration is known
+        self.cal_day = None
+        self.refill_day = None
+        self.selftest = []  # failures found at boot
+        self.tasks = []
+        self._out = None
+        self.log = None
+        self.history = None
+        self.store = None
+        self.auth = None
+        self._save_due = persist.SAVE_EVERY_MS
+        self._minute = _MINUTE_MS
+        self._dirty = False
+        self._hours = None
+        self.commands = Commands(self)
+        self.protocol = Protocol(self.commands.table(), authorise=self.commands.authorise)
+        self.supervisor = Supervisor(board, ("control", "link"))
 
-    # ---- time and therapy -------------------------------------------------------------
+    # ---- boot -----------------------------------------------------------------------------
+    def boot(self):
+        """Self-test, restore, log the reset cause, resume therapy for the current time."""
+        b = self.board
+        root = b.storage_root
+        cause = b.reset_cause()
+        state = None
+        if root:
+            from services.storage import StateStore
+            from services.eventlog import EventLog
+            from services.history import History
+            from services.auth import Auth
+            try:
+                self.log = EventLog(root + "/log")
+            except Exception as e:
+                self.selftest.append("event log unreadable: %r" % (e,))
+            try:
+                self.history = History(root + "/hist")
+                self._hours = persist.HourAccumulator(self.history)
+            except Exception as e:
+                self.selftest.append("history unreadable: %r" % (e,))
+            try:
+                self.auth = Auth(root, b.device_id)
+            except Exception as e:
+                self.selftest.append("authentication store unreadable: %r" % (e,))
+            try:
+                self.store = StateStore(root + "/state")
+                state = self.store.load()
+                if self.store.status == "corrupt":
+                    self.selftest.append("state checksum bad: no usable copy")
+                elif self.store.status == "recovered":
+                    self.alarms.raise_alarm("MEMORY_ERROR", 0)
+            except Exception as e:
+                self.selftest.append("state unreadable: %r" % (e,))
+            if self.log is not None and self.log.corrupt:
+                self.alarms.raise_alarm("MEMORY_ERROR", 0)
+        try:
+            LIBRARY.verify()
+        except Exception as e:
+            self.selftest.append("drug library integrity: %s" % (e,))
+        was = None
+        if state is not None:
+            try:
+                was, why = persist.restore(self, state)
+            except Exception as e:
+                self.selftest.append("saved state unusable: %r" % (e,))
+                was = None
+        elif b.initial_fill_ul and not self.selftest:
+            self.pump.reservoir.fill(b.initial_fill_ul)  # a fresh bench starts filled
+        if not self.calibrated:
+            self.selftest.append("no calibration stored")
+        if not (100 <= self.pump.pl_per_step <= 1_000_000):
+            self.selftest.append("calibration out of range")
+        w = self.clock.wall()
+        if w is not None:
+            self.pump.set_wall(w[0], w[1])
+        self.event("power_on", {"cause": cause, "fw": VERSION, "selftest": self.selftest[:3]})
+        if cause == "watchdog":
+            self.alarms.raise_alarm("WATCHDOG_RESET", 0)
+            self.alarms.clear("WATCHDOG_RESET", 0)  # latched until acknowledged
+        # An uncalibrated pump only refuses therapy (commands check it); the rest is unsound.
+        hard = [f for f in self.selftest if f != "no calibration stored"]
+        if hard:
+            # Unsound state: the motor stays stopped and a high-priority alarm sounds.
+            self.pump.stop("self-test failed")
+            self.alarms.raise_alarm("SELF_TEST_FAILED", 0)
+            if any("state" in f for f in self.selftest):
+                self.alarms.raise_alarm("MEMORY_CRITICAL", 0)
+            return
+        if w is None:
+            self.alarms.raise_alarm("CLOCK_NOT_SET", 0)
+        if was == RUNNING and self.pump.program is not None:
+            self._log_outage(state)
+            try:
+                self.pump.resume()  # at the programmed rate for now: never a catch-up
+            except PumpError as e:
+                self.pump.stop(e.msg)
+        elif was == STOPPED and self.pump.program is not None:
+            self.pump.stop(state.get("stop_reason") or "stopped before the reset")
+
+    def _log_outage(self, state):
+        """Delivery missed while the pump was down is logged, never caught up."""
+        w = self.clock.wall()
+        saved = state.get("wall") if state else None
+        prog = self.pump.program
+        if w is None or saved is None or prog is None:
+            self.event("under_delivery", {"down_ms": None, "why": "outage of unknown length (clock not set)"})
+            return
+        down = (w[0] - saved[0]) * _DAY_MS + (w[1] - saved[1])
+        if down <= 0:
+            return
+        ug = prog.rate_at(saved[1] // _MINUTE_MS) * (down // 1000) // 86_400
+        self.event("under_delivery", {"down_s": down // 1000, "missed_ug": ug, "caught_up": False})
+
+    # ---- events, saving ------------------------------------------------------------------
+    def event(self, kind, data=None):
+        """Append to the event log (wall time and uptime); returns the sequence number."""
+        if self.log is None:
+            return 0
+        w = self.clock.wall()
+        try:
+            return self.log.append(kind, data, (w[0], w[1]) if w else None, self.pump.up_s)
+        except Exception:
+            self.alarms.raise_alarm("MEMORY_ERROR", self.pump.up_s)
+            return 0
+
+    def save(self):
+        if self.store is None or "SELF_TEST_FAILED" in [a["code"] for a in self.alarms.active()]:
+            return
+        try:
+            self.store.save(persist.snapshot(self))
+        except Exception:
+            self.alarms.raise_alarm("MEMORY_ERROR", self.pump.up_s)
+        self._save_due = persist.SAVE_EVERY_MS
+        self._dirty = False
+
+    def changed(self, save=True):
+        """A command changed the schedule or the state: save, and wake the control loop."""
+        if save:
+            self.save()
+        self.sleeper.kick()
+
+    # ---- time and therapy -------------------------------------------------------------------
     def sync(self):
         """Account for the time since the last call: dose, motor, alarm timers, lights."""
         now = self.clock.ticks()
@@ -57,21 +203,99 @@ class App:
             self.annunciator.advance(dt)
         if steps:
             self.board.motor.move(steps)
+            if self.board.motor.stalled():
+                self.occlusion()
         flags = self.pump.take_flags()
         if flags:
             self._conditions(flags)
+        self._save_due -= dt
+        self._minute -= dt
+        if self._minute <= 0:
+            self._minute = _MINUTE_MS
+            self.housekeeping()
+        if self._save_due <= 0:
+            self.save()
+        self._drain_alarm_events()
         self._annunciate()
+
+    def occlusion(self):
+        """The head is turning but the line is blocked: stop the motor, alarm high."""
+        if self.pump.state == RUNNING:
+            self.pump.stop("occlusion")
+        self.board.motor.enable(False)
+        if self.alarms.raise_alarm("OCCLUSION", self.pump.up_s):
+            self.event("occlusion", {"delivered_steps": self.pump.steps_total.value()})
+            self.save()
 
     def _conditions(self, flags):
         now = self.pump.up_s
         if flags & FLAG_EMPTY:
-            self.alarms.raise_alarm("RESERVOIR_EMPTY", now)
+            if self.alarms.raise_alarm("RESERVOIR_EMPTY", now):
+                self.save()
         if flags & FLAG_LOW:
             self.alarms.raise_alarm("RESERVOIR_LOW", now)
+        if flags & FLAG_LIMIT24:
+            self.alarms.raise_alarm("DOSE_LIMIT_24H", now)
+        if flags & FLAG_STOPPED_LONG:
+            self.alarms.raise_alarm("STOPPED_TOO_LONG", now)
+        if flags & FLAG_PERIODIC_STARTED:
+            self.event("bolus", {"kind": "periodic", "outcome": "started"})
+        if flags & FLAG_PERIODIC_REFUSED:
+            self.event("bolus", {"kind": "periodic", "outcome": "refused_limit", "why": "24 h maximum"})
+        if flags & FLAG_PERIODIC_SKIPPED:
+            self.event("bolus", {"kind": "periodic", "outcome": "skipped", "why": "another bolus was running"})
+        if flags & FLAG_BRIDGE_DONE:
+            self.event("bridge_done", {"conc": self.pump.conv.conc})
+        if flags & FLAG_PRIME_DONE:
+            self.event("prime_done", {})
+
+    def housekeeping(self):
+        """Once a minute: conditions that are measured rather than counted, and history."""
+        now = self.pump.up_s
+        mv = self.board.battery_mv()
+        if mv <= BATTERY_EOS_MV:
+            if self.pump.state == RUNNING:
+                self.pump.stop("battery end of service")
+            if self.alarms.raise_alarm("BATTERY_EOS", now):
+                self.event("battery", {"mv": mv, "level": "end_of_service"})
+                self.save()
+        elif mv <= BATTERY_ERI_MV:
+            if self.alarms.raise_alarm("BATTERY_ERI", now):
+                self.event("battery", {"mv": mv, "level": "elective_replacement"})
+        w = self.clock.wall()
+        if w is None:
+            self.alarms.raise_alarm("CLOCK_NOT_SET", now)
+        else:
+            self.alarms.clear("CLOCK_NOT_SET", now)
+            if self.refill_day is not None and w[0] >= self.refill_day:
+                self.alarms.raise_alarm("REFILL_DUE", now)
+            if self._hours is not None and self.pump.clock_set:
+                hour = self.pump.day * 24 + self.pump.ms // _HOUR_MS
+                prev = self._hours.hour
+                if prev is not None and prev != hour:
+                    png = persist.programmed_ng_for_hour(self.pump.program, prev % 24)
+                    self._hours.flush(hour, self.pump, png)
+                elif prev is None:
+                    self._hours.start(hour, self.pump)
+        if self.pump.state == RUNNING:
+            self.alarms.clear("STOPPED_TOO_LONG", now)
+        if not self.pump.reservoir.low():
+            self.alarms.clear("RESERVOIR_LOW", now)
+        if self.board.motor.stalled() and self.pump.state == RUNNING:
+            self.occlusion()
+
+    def _drain_alarm_events(self):
+        evs = self.alarms.drain_events()
+        for e in evs:
+            self.event("alarm", e)
 
     def _annunciate(self):
         a = self.annunciator
         a.update(self.alarms.highest(), self.alarms.audio_paused())
+        out = (a.buzzer_hz, a.red, a.yellow)
+        if out == self._out:
+            return  # drive the pins only on a change
+        self._out = out
         b = self.board
         if a.buzzer_hz:
             b.buzzer.tone(a.buzzer_hz)
@@ -87,24 +311,30 @@ class App:
         p = self.alarms.pause_remaining_ms()
         if 0 < p < w:
             w = p
+        if 0 < self._minute < w:
+            w = self._minute
+        if 0 < self._save_due < w:
+            w = self._save_due
         return w
 
     async def control_loop(self):
+        sup = self.supervisor
         while True:
             self.sync()
+            sup.check_in(0)
+            f = gc.mem_free()  # allocation-free: tracks the heap's low-water mark
+            if f < self.min_free:
+                self.min_free = f
             await self.clock.wait(self.next_wake(), self.sleeper)
 
-    def changed(self):
-        """Something changed the schedule: wake the control loop to re-plan."""
-        self.sleeper.kick()
-
-    # ---- the programmer link ----------------------------------------------------------
+    # ---- the programmer link ------------------------------------------------------------------
     async def link_loop(self):
         port = self.board.port
         port.write(b"\r\n" + BANNER.encode() + b"\r\n")
         while True:
             try:
                 data = await port.read()
+                self.supervisor.check_in(1)
                 lines = self.assembler.feed(data, self._lines)
                 while lines:
                     line = lines.pop(0)
@@ -112,8 +342,7 @@ class App:
                     reply = self.protocol.handle_line(line)
                     if reply:
                         port.write(reply)
-                    self.changed()
-            except Exception as e:  # the link restarts; therapy never sees this
+            except Exception:  # the link restarts; therapy never sees this
                 self._lines = []
                 self.assembler = link.LineAssembler()
                 try:
@@ -122,111 +351,31 @@ class App:
                     pass
                 await asyncio.sleep_ms(10)
 
-    def _handlers(self):
-        return {
-            "hello": self.cmd_identify,
-            "identify": self.cmd_identify,
-            "status": self.cmd_status,
-            "program_set": self.cmd_program_set,
-            "program_check": self.cmd_program_check,
-            "program_show": self.cmd_program_show,
-            "stop": self.cmd_stop,
-            "resume": self.cmd_resume,
-            "time_set": self.cmd_time_set,
-            "alarms": self.cmd_alarms,
-            "alarms_ack": self.cmd_alarms_ack,
-            "alarms_pause": self.cmd_alarms_pause,
-            "drugs": self.cmd_drugs,
-        }
-
-    def cmd_identify(self, args):
-        return {
-            "device": "bench-itb-pump",
-            "device_id": self.board.device_id,
-            "board": self.board.name,
-            "firmware_version": VERSION,
-            "protocol": 1,
-            "banner": BANNER,
-        }
-
-    def cmd_status(self, args):
-        st = self.pump.status()
-        st["alarms"] = self.alarms.active()
-        st["firmware_version"] = VERSION
-        st["wall"] = [self.pump.day, self.pump.ms] if self.pump.clock_set else None
-        gc.collect()
-        st["heap_free"] = gc.mem_free()
-        st["heap_used"] = gc.mem_alloc()
-        return st
-
-    def _parse_program(self, args):
-        d = arg(args, "program", dict)
-        return programs.parse(d, LIBRARY)
-
-    def cmd_program_check(self, args):
-        new = self._parse_program(args)
-        old = self.pump.program
-        return {"old": old.to_dict() if old else None, "new": new.to_dict()}
-
-    def cmd_program_set(self, args):
-        new = self._parse_program(args)
-        old = self.pump.program
-        self.pump.set_program(new)  # whole or not at all: raises before changing anything
-        return {"old": old.to_dict() if old else None, "new": new.to_dict(), "overrides_used": list(new.overrides_used)}
-
-    def cmd_program_show(self, args):
-        p = self.pump.program
-        return {"program": p.to_dict() if p else None, "state": self.pump.state}
-
-    def cmd_stop(self, args):
-        self.pump.stop("stopped by programmer")
-        return {"state": self.pump.state}
-
-    def cmd_resume(self, args):
-        self.pump.resume()
-        return {"state": self.pump.state}
-
-    def cmd_time_set(self, args):
-        day = arg(args, "day", int, 0, 1 << 20)
-        ms = arg(args, "ms", int, 0, _DAY_MS - 1)
-        self.pump.set_wall(day, ms)
-        self.clock.set_wall(day, ms)
-        return {"wall": [day, ms]}
-
-    def cmd_alarms(self, args):
-        return {"active": self.alarms.active(), "history": self.alarms.history(20), "audio_paused_ms": self.alarms.pause_remaining_ms()}
-
-    def cmd_alarms_ack(self, args):
-        code = arg(args, "code", str)
-        try:
-            done = self.alarms.ack(code, self.pump.up_s)
-        except ValueError as e:
-            raise CommandError("BAD_ARGS", str(e))
-        return {"acknowledged": done}
-
-    def cmd_alarms_pause(self, args):
-        ms = arg(args, "ms", int, 1, 900_000)
-        try:
-            self.alarms.pause_audio(ms, self.pump.up_s)
-        except ValueError as e:
-            raise CommandError("RANGE", str(e))
-        return {"audio_paused_ms": ms}
-
-    def cmd_drugs(self, args):
-        return {"drugs": LIBRARY.to_list()}
+    async def button_loop(self):
+        flag = self.board.button.pressed_flag
+        while True:
+            await flag.wait()
+            self.sync()
+            self.commands.patient_request("button")
+            self.changed()
 
 
-async def _main(app):
+async def main(app):
     app.board.motor.enable(False)
-    t1 = asyncio.create_task(app.control_loop())
-    t2 = asyncio.create_task(app.link_loop())
+    app.boot()
+    app.save()
+    tasks = [asyncio.create_task(app.control_loop()), asyncio.create_task(app.link_loop()),
+             asyncio.create_task(app.supervisor.run(app))]
+    if app.board.button is not None:
+        tasks.append(asyncio.create_task(app.button_loop()))
     extra = getattr(app.board, "tasks", None)
     if extra:
         for coro in extra(app):
-            asyncio.create_task(coro)
+            tasks.append(asyncio.create_task(coro))
+    app.tasks = tasks
     gc.collect()
     app.boot_mem = gc.mem_alloc()
-    await asyncio.gather(t1, t2)
+    await asyncio.gather(*tasks)
 
 
 def run(board, heap_lock_tick=False):
@@ -235,9 +384,13 @@ def run(board, heap_lock_tick=False):
         buf(100)
     app = App(board, heap_lock_tick=heap_lock_tick)
     try:
-        asyncio.run(_main(app))
+        asyncio.run(main(app))
     finally:
-        # Ctrl-C, a crash or the bench stopping: leave the motor disabled.
+        # Ctrl-C, a crash, a reset or the bench stopping: motor disabled, state saved.
         board.motor.enable(False)
         board.buzzer.off()
+        try:
+            app.save()
+        except Exception:
+            pass
     return app

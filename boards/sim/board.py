@@ -1,20 +1,21 @@
 # The virtual bench as a board: the same interface a Pico board offers (docs/architecture.md),
 # backed by the physical model in physics.py and the clock in clock.py.
 from sim.clock import SimClock
-from sim.physics import Bench
+from sim.physics import Bench, REALISTIC
 from sim.port import PtyPort
 
 
 class SimMotor:
-    def __init__(self, bench):
+    def __init__(self, bench, clock=None):
         self.bench = bench
+        self.clock = clock
         self.enabled = False
         self.moves = 0
 
     def move(self, steps):
         # The driver is enabled only while moving; in the model a move is instantaneous.
         self.enabled = True
-        self.bench.move(steps)
+        self.bench.move(steps, self.clock.now_ms() if self.clock is not None else None)
         self.moves += 1
         self.enabled = False
 
@@ -22,10 +23,19 @@ class SimMotor:
         self.enabled = bool(on)
 
     def stalled(self):
-        return False
+        return self.bench.stalled()
 
     def info(self):
         return {"enabled": self.enabled, "moves": self.moves, "steps": self.bench.head.steps}
+
+
+class SimScale:
+    def __init__(self, bench, clock):
+        self.bench = bench
+        self.clock = clock
+
+    def read_ug(self):
+        return self.bench.scale_ug(self.clock.now_ms())
 
 
 class SimBuzzer:
@@ -33,7 +43,7 @@ class SimBuzzer:
         self.clock = clock
         self.hz = 0
         self.timeline = []  # (virtual ms, hz) edges, kept short
-        self.max_edges = 2000
+        self.max_edges = 256  # a short recent history: the bench runs at a Pico-sized heap
 
     def tone(self, hz):
         if hz != self.hz:
@@ -62,43 +72,67 @@ class SimLeds:
 
 
 class SimWatchdog:
-    def __init__(self):
-        self.timeout_ms = 0
+    """The RP2040 watchdog in virtual time. Fed by the firmware's supervisor; if it starves for
+    timeout_ms of board time the bench resets the firmware (run.py boots it again)."""
+
+    feed_ms = 30_000  # the bench feeds less often than a Pico so lockstep days stay fast
+    timeout_ms = 90_000
+
+    def __init__(self, clock):
+        import asyncio
+        self.clock = clock
+        self.started = False
+        self.last = 0
         self.feeds = 0
+        self.expired = asyncio.Event()
 
     def start(self, timeout_ms):
         self.timeout_ms = timeout_ms
+        self.started = True
+        self.last = self.clock.now_ms()
 
     def feed(self):
         self.feeds += 1
+        self.last = self.clock.now_ms()
+
+    async def run(self):
+        s = self.clock.Sleeper()
+        while True:
+            left = self.timeout_ms - (self.clock.now_ms() - self.last) if self.started else self.timeout_ms
+            if self.started and left <= 0:
+                self.expired.set()  # the bench reboots the firmware (run.py)
+                return
+            await self.clock.wait(left, s)
 
 
 class SimBoard:
     name = "sim"
 
     def __init__(self, lockstep=True, speed=1, true_pl_per_step=50_000, nominal_pl_per_step=50_000,
-                 reservoir_ul=20_000, model_ml=20, device_id="SIM-0001", port=None):
+                 reservoir_ul=20_000, model_ml=20, device_id="SIM-0001", port=None, realistic=False):
         self.clock = SimClock(lockstep=lockstep, speed=speed)
-        self.bench = Bench(true_pl_per_step=true_pl_per_step, reservoir_ul=reservoir_ul)
-        self.motor = SimMotor(self.bench)
+        kw = REALISTIC if realistic else {}
+        self.bench = Bench(true_pl_per_step=true_pl_per_step, reservoir_ul=reservoir_ul, **kw)
+        self.motor = SimMotor(self.bench, self.clock)
         self.buzzer = SimBuzzer(self.clock)
         self.leds = SimLeds()
-        self.watchdog = SimWatchdog()
+        self.watchdog = SimWatchdog(self.clock)
         self.port = port if port is not None else PtyPort()
         self.button = None
-        self.scale = None
+        self.scale = SimScale(self.bench, self.clock)
         self.device_id = device_id
         self.nominal_pl_per_step = nominal_pl_per_step
         self.reservoir_model_ml = model_ml
         self.initial_fill_ul = reservoir_ul  # the bench starts filled, firmware told the truth
         self.storage_root = None
         self.control = None
+        self.cause = "power_on"
 
     def battery_mv(self):
         return self.bench.battery_mv
 
     def reset_cause(self):
-        return "power_on"
+        return self.cause
 
     def mode(self):
         return "lockstep" if self.clock.lockstep else ("speed x%d" % self.clock.speed)
@@ -108,6 +142,15 @@ class SimBoard:
         w = self.clock.wall()
         return {"virtual_ms": v, "uptime_s": v // 1000, "wall": list(w) if w else None, "mode": self.mode()}
 
+    def reboot(self, cause):
+        """Firmware reset: the physical bench stays, the firmware's tasks and timers go."""
+        self.cause = cause
+        self.clock._sleepers = []
+        self.clock.hang = False
+        self.watchdog = SimWatchdog(self.clock)
+        self.motor.enable(False)
+        self.buzzer.off()
+        self.leds.set(False, False)
+
     def tasks(self, app):
-        if self.control is not None:
-            yield self.control.serve(app)
+        return ()  # the bench's own tasks (control channel, watchdog) are run by run.py

@@ -32,6 +32,7 @@ class SimClock:
         self._v0 = start_ms
         self._sleepers = []
         self._wall_base = None  # (virtual ms at set, day, ms of day)
+        self.hang = False
 
     # ---- what the firmware sees ----
     def now_ms(self):
@@ -55,6 +56,12 @@ class SimClock:
     async def wait(self, ms, sleeper):
         if ms < 0:
             ms = 0
+        if self.hang and sleeper is self._sleepers[0]:
+            # Fault injection: the first task (the firmware's control loop) hangs for good.
+            sleeper.waiting = True
+            sleeper.deadline = None
+            while True:
+                await asyncio.sleep_ms(1000)
         if self.lockstep:
             sleeper.deadline = self._v + ms
             sleeper.waiting = True

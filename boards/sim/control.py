@@ -13,6 +13,7 @@ class ControlServer:
         self.board = board
         self.app = None
         self.stopping = False
+        self.sock = None
 
     def _listen(self):
         try:
@@ -29,6 +30,7 @@ class ControlServer:
     async def serve(self, app):
         self.app = app
         s = self._listen()
+        self.sock = s
         while True:
             await _readable(s)
             try:
@@ -38,6 +40,11 @@ class ControlServer:
                 continue
             c.setblocking(False)
             asyncio.create_task(self._client(c))
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
     async def _client(self, c):
         r = asyncio.StreamReader(c)
@@ -75,6 +82,7 @@ class ControlServer:
         if cmd == "show":
             self.app.sync()
             d = b.bench.truth()
+            d["scale_ug"] = b.scale.read_ug()
             d["ok"] = True
             d["clock"] = b.clock_info()
             d["mode"] = b.mode()
@@ -83,10 +91,41 @@ class ControlServer:
             d["leds"] = {"red": b.leds.red, "yellow": b.leds.yellow}
             d["port_dropped_bytes"] = b.port.dropped
             return d
+        if cmd == "fault":
+            return self.fault(req)
         if cmd == "stop":
             self.stopping = True
             return {"ok": True}
+        if cmd == "buzzer":
+            since = req.get("since_ms", 0)
+            return {"ok": True, "edges": [list(e) for e in b.buzzer.timeline if e[0] >= since][-500:]}
         return {"ok": False, "error": "unknown control command %r" % (cmd,)}
+
+    def fault(self, req):
+        """Everything the bench can fake. A real board has no such channel."""
+        b = self.board
+        f = req.get("fault")
+        on = bool(req.get("on", True))
+        if f == "block_outlet":
+            b.bench.set_time(b.clock.now_ms())
+            b.bench.block(on)
+            return {"ok": True, "pressure_kpa": b.bench.pressure_kpa(), "released_nl": b.bench.released_pl // 1000}
+        if f == "battery":
+            mv = req.get("mv")
+            if type(mv) is not int or not 0 <= mv <= 5000:
+                return {"ok": False, "error": "battery fault needs mv 0..5000"}
+            b.bench.set_battery_mv(mv)
+            return {"ok": True, "battery_mv": mv}
+        if f == "reservoir_empty":
+            b.bench.reservoir_pl = 0
+            return {"ok": True}
+        if f == "clock_loss":
+            b.clock._wall_base = None
+            return {"ok": True}
+        if f == "hang":
+            b.clock.hang = True
+            return {"ok": True, "note": "the control task hangs; the watchdog will reset the firmware"}
+        return {"ok": False, "error": "unknown fault %r (block_outlet, battery, reservoir_empty, clock_loss, hang)" % (f,)}
 
 
 def _readable(s):

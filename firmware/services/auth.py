@@ -73,6 +73,7 @@ COMMAND_MIN_ROLE = {
     "alarms_pause": ROLE_PATIENT,
     "log": ROLE_PATIENT,
     "program_show": ROLE_PATIENT,
+    "history": ROLE_PATIENT,
 }
 
 # --- lockout --------------------------------------------------------------------------------

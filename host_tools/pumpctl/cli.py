@@ -30,11 +30,17 @@ class Out:
 
 
 # ---- connection ----------------------------------------------------------------------------
-def connect(args: argparse.Namespace) -> Link:
+def connect(args: argparse.Namespace, role: Optional[str] = None) -> Link:
+    """Open the link and arm signing with this device's key (docs/security.md)."""
     if args.port:
-        return Link(args.port, timeout=args.timeout)
-    info = bench.find(Path(args.bench_dir) if args.bench_dir else None)
-    return Link(info.port, timeout=args.timeout)
+        link = Link(args.port, timeout=args.timeout)
+        device_id = link.request("identify").get("device_id", "")
+    else:
+        info = bench.find(Path(args.bench_dir) if args.bench_dir else None)
+        link = Link(info.port, timeout=args.timeout)
+        device_id = info.d.get("device_id", "SIM-0001")
+    link.enable_auth(device_id, role or args.role)
+    return link
 
 
 def _bench(args: argparse.Namespace) -> bench.BenchInfo:
@@ -203,13 +209,13 @@ def programs_hhmm(m: int) -> str:
 
 def cmd_stop(args: argparse.Namespace) -> Out:
     with connect(args) as link:
-        d = link.request("stop", signed=True)
+        d = link.request("stop")
     return Out(d, "The pump is stopped. Nothing will be delivered until `pumpctl resume`.")
 
 
 def cmd_resume(args: argparse.Namespace) -> Out:
     with connect(args) as link:
-        d = link.request("resume", signed=True)
+        d = link.request("resume")
     return Out(d, "The pump resumed at the programmed rate for the current time (missed delivery is not caught up).")
 
 
@@ -219,7 +225,7 @@ def cmd_time_sync(args: argparse.Namespace) -> Out:
     day = delta.days
     ms = delta.seconds * 1000 + delta.microseconds // 1000
     with connect(args) as link:
-        d = link.request("time_set", {"day": day, "ms": ms}, signed=True)
+        d = link.request("time_set", {"day": day, "ms": ms})
     return Out(d, f"Pump clock set to {wall_text(d['wall'])} UTC.")
 
 
@@ -235,7 +241,7 @@ def cmd_alarms(args: argparse.Namespace) -> Out:
 
 def cmd_alarms_ack(args: argparse.Namespace) -> Out:
     with connect(args) as link:
-        d = link.request("alarms_ack", {"code": args.code}, signed=True)
+        d = link.request("alarms_ack", {"code": args.code})
     acked = d.get("acknowledged") or []
     return Out(d, ("Acknowledged: " + ", ".join(acked)) if acked else "Nothing to acknowledge.")
 
@@ -246,7 +252,7 @@ def cmd_alarms_pause(args: argparse.Namespace) -> Out:
     except ValueError as e:
         raise UsageError(str(e)) from None
     with connect(args) as link:
-        d = link.request("alarms_pause", {"ms": ms}, signed=True)
+        d = link.request("alarms_pause", {"ms": ms})
     return Out(d, f"Alarm audio paused for {format_ms(ms)}; unresolved alarms sound again after that.")
 
 
@@ -270,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--port", default=argparse.SUPPRESS, help="serial port of a real board (default: the running virtual bench)")
     common.add_argument("--bench-dir", default=argparse.SUPPRESS, help="directory of the virtual bench to talk to")
     common.add_argument("--timeout", type=float, default=argparse.SUPPRESS, help="seconds to wait for each reply (default 5)")
+    common.add_argument("--role", choices=("clinician", "patient"), default=argparse.SUPPRESS,
+                        help="whose key signs the commands (default clinician; patient-bolus uses patient)")
 
     p = argparse.ArgumentParser(
         prog="pumpctl", parents=[common],
@@ -333,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _defaults(args: argparse.Namespace) -> None:
-    for k, v in (("json", False), ("port", None), ("bench_dir", None), ("timeout", 5.0), ("yes", False)):
+    for k, v in (("json", False), ("port", None), ("bench_dir", None), ("timeout", 5.0), ("yes", False), ("role", "clinician")):
         if not hasattr(args, k):
             setattr(args, k, v)
 

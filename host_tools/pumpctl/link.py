@@ -8,7 +8,11 @@ from typing import Any, Optional
 import serial
 
 from . import frames
-from .errors import DeviceError, LinkError
+from .errors import DeviceError, LinkError, PumpctlError
+
+# Commands anyone may send without a MAC (the device's table is firmware/services/auth.py;
+# this copy only decides what the host signs: the device decides what it accepts).
+UNSIGNED = frozenset({"hello", "identify", "status", "alarms", "drugs"})
 
 
 class Link:
@@ -25,7 +29,29 @@ class Link:
         # Sequence numbers start somewhere new each session so a stale reply never matches.
         self.seq = int.from_bytes(os.urandom(3), "big") + 1
         self.noise: list[bytes] = []
-        self.signer: Optional[Any] = None  # set by the auth layer: callable(body_obj) -> (body, mac)
+        self.signer: Optional[Any] = None  # callable(request dict) -> (body bytes, mac hex)
+        self.role = "clinician"
+
+    def enable_auth(self, device_id: str, role: str = "clinician", home: Optional[str] = None) -> bool:
+        """Sign therapy and settings commands with this device's key from the keystore."""
+        from .keystore import Keystore, KeystoreError
+        from .signing import build_auth_fields, sign_body
+        ks = Keystore(home) if home else Keystore()
+        if not ks.exists(device_id):
+            return False
+        try:
+            key = ks.load(device_id).key_bytes(role)
+        except KeystoreError as e:
+            raise PumpctlError(str(e), "KEYSTORE") from None
+        self.role = role
+
+        def signer(obj: dict) -> tuple[bytes, str]:
+            obj.update(build_auth_fields(role, ks.next_counter(device_id, role), device_id))
+            body = frames.body_bytes(obj)
+            return body, sign_body(body, key)
+
+        self.signer = signer
+        return True
 
     def close(self) -> None:
         try:
@@ -54,8 +80,11 @@ class Link:
                 self._buf += chunk
         return None
 
-    def request(self, cmd: str, args: Optional[dict] = None, signed: bool = False) -> dict:
-        """Send a command and return the reply's data; raise DeviceError on a refusal."""
+    def request(self, cmd: str, args: Optional[dict] = None, signed: Optional[bool] = None) -> dict:
+        """Send a command and return the reply's data; raise DeviceError on a refusal.
+        Commands outside UNSIGNED are signed when auth is enabled (enable_auth)."""
+        if signed is None:
+            signed = cmd not in UNSIGNED
         seq = self._next_seq()
         obj: dict[str, Any] = {"s": seq, "c": cmd}
         if args:

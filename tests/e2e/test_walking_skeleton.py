@@ -107,8 +107,8 @@ def test_bad_bytes_get_errors_and_the_link_recovers(bench, pumpctl):
         frames.encode({"s": 9}): "BAD_CMD",
         frames.encode_body(b"[1,2", None): "BAD_JSON",
         frames.encode_body(b"[" * 1500, None): "BAD_JSON",
-        frames.encode({"s": 10, "c": "program_set", "a": {"program": {"drug": "baclofen", "concentration_ug_per_ml": 2000, "mode": "continuous", "rate_ug_per_day": 10 ** 40}}}): "BAD_PROGRAM",
-        frames.encode({"s": 11, "c": "time_set", "a": {"day": "x", "ms": 0}}): "BAD_ARGS",
+        frames.encode({"s": 10, "c": "program_set", "a": {"program": {"drug": "baclofen", "concentration_ug_per_ml": 2000, "mode": "continuous", "rate_ug_per_day": 10 ** 40}}}): "AUTH_REQUIRED",
+        frames.encode({"s": 11, "c": "time_set", "a": {"day": "x", "ms": 0}}): "AUTH_REQUIRED",
     }
     for data, code in cases.items():
         replies = _raw(info.port, data)
@@ -125,11 +125,16 @@ def test_bad_bytes_get_errors_and_the_link_recovers(bench, pumpctl):
 def test_a_retried_request_is_answered_from_cache_not_run_twice(bench, pumpctl):
     info = bench()
     pumpctl("program", "continuous", "500", "--concentration", "2000")
-    f = frames.encode({"s": 4242, "c": "stop"})
+    from pumpctl.link import Link
+    with Link(info.port) as link:
+        link.enable_auth("SIM-0001")
+        body, mac = link.signer({"s": 4242, "c": "stop"})
+    f = frames.encode_body(body, mac)
     r1 = _raw(info.port, f)
+    assert frames.parse(r1[-1])["ok"] is True
     pumpctl("resume")
     r2 = _raw(info.port, f)  # same seq and body: the cached reply, the pump keeps running
-    assert r1 and r2 and r1[-1] == r2[-1]
+    assert r1[-1] == r2[-1]
     assert pumpctl("status")["state"] == "running"
 
 

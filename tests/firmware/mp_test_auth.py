@@ -499,7 +499,7 @@ def test_power_cut_during_counter_save():
             a = Auth(MP, DEV)
             dev.fail_at(k, torn=torn)
             try:
-                _check(a, "stop", "clinician", 5)
+                dev.run(_check, a, "stop", "clinician", 5)
                 done = True
             except PowerCut:
                 done = False

@@ -569,7 +569,10 @@ def _app_on_pico(fill_ul):
     t = FakeTicks(50000)
     b.clock = Clock(ticks_ms=t)
     b.initial_fill_ul = fill_ul
+    machine.ADC_VALUES[pins.BATTERY_ADC] = 40000  # a healthy cell (about 3.6 V through the divider)
     a = app_mod.App(b)
+    if fill_ul:
+        a.pump.reservoir.fill(fill_ul)  # boot() fills a fresh bench; this test skips boot()
     return a, b, t
 
 

@@ -1,0 +1,359 @@
+# Protocol command handlers: each validates everything first, then changes state, logs the
+# change and saves. A refusal raises an error with a code and a sentence and changes nothing.
+import gc
+
+from version import VERSION, BANNER
+from core import program as programs
+from core.druglib import LIBRARY
+from core.pump import PumpError, RUNNING
+from services.protocol import CommandError, arg
+
+_DAY_MS = 86_400_000
+
+
+class Commands:
+    def __init__(self, app):
+        self.app = app
+        self._prov_auth = None
+
+    def table(self):
+        return {
+            "hello": self.identify, "identify": self.identify, "status": self.status,
+            "program_check": self.program_check, "program_set": self.program_set,
+            "program_show": self.program_show, "stop": self.stop, "resume": self.resume,
+            "time_set": self.time_set, "alarms": self.alarms, "alarms_ack": self.alarms_ack,
+            "alarms_pause": self.alarms_pause, "alarms_test": self.alarms_test, "drugs": self.drugs,
+            "bolus": self.bolus, "patient_bolus": self.patient_bolus, "prime": self.prime,
+            "bridge": self.bridge, "refill": self.refill, "settings": self.settings,
+            "calibrate": self.calibrate, "run_volume": self.run_volume, "log": self.log,
+            "history": self.history, "provision": self.provision,
+        }
+
+    # ---- authentication (docs/security.md) -------------------------------------------------
+    def authorise(self, cmd, body, req, mac):
+        auth = self.app.auth
+        if auth is None:
+            return "clinician"  # no storage (unit tests of the dispatcher): nothing to check
+        from services.auth import AuthError
+        now = self.app.clock.ticks()
+        try:
+            if cmd == "provision":
+                self._prov_auth = auth.authorise_provision(body, req, mac, now)
+                return self._prov_auth
+            role = auth.check(cmd, body, req, mac, now)
+            self.role = role
+            return role
+        except AuthError as e:
+            r = req.get("r") if isinstance(req, dict) else None
+            self.app.event("auth_fail", {"code": e.code, "cmd": cmd[:24], "role": r if isinstance(r, str) else None})
+            if e.lock_engaged:
+                self.app.alarms.raise_alarm("AUTH_LOCKED", self.app.pump.up_s)
+            raise CommandError(e.code, e.msg)
+
+    def provision(self, args):
+        keys = arg(args, "keys", dict)
+        from services.auth import AuthError
+        try:
+            self.app.auth.provision(keys, self._prov_auth)
+        except AuthError as e:
+            raise CommandError(e.code, e.msg)
+        self.app.event("provision", {"by": self._prov_auth or "first"})
+        return {"provisioned": True, "device_id": self.app.board.device_id}
+
+    # ---- reading ------------------------------------------------------------------------------
+    def identify(self, args):
+        a = self.app
+        d = {"device": "bench-itb-pump", "device_id": a.board.device_id, "board": a.board.name,
+             "firmware_version": VERSION, "protocol": 1, "banner": BANNER}
+        if a.auth is not None:
+            d["auth"] = a.auth.info(a.clock.ticks())
+        return d
+
+    def status(self, args):
+        a = self.app
+        st = a.pump.status()
+        st["alarms"] = a.alarms.active()
+        st["firmware_version"] = VERSION
+        w = a.clock.wall()
+        st["wall"] = [w[0], w[1]] if w else None
+        st["calibrated"] = a.calibrated
+        st["refill_day"] = a.refill_day
+        st["selftest"] = a.selftest
+        st["motor_stalled"] = a.board.motor.stalled()
+        st["log_seq"] = a.log.last_seq() if a.log else 0
+        gc.collect()
+        st["heap_free"] = gc.mem_free()
+        st["heap_used"] = gc.mem_alloc()
+        st["heap_min_free"] = a.min_free
+        st["heap_total"] = gc.mem_free() + gc.mem_alloc()
+        st["boot_heap_used"] = a.boot_mem
+        return st
+
+    def program_show(self, args):
+        p = self.app.pump.program
+        return {"program": p.to_dict() if p else None, "state": self.app.pump.state}
+
+    def drugs(self, args):
+        return {"drugs": LIBRARY.to_list(), "digest": LIBRARY.verify()}
+
+    def alarms(self, args):
+        al = self.app.alarms
+        return {"active": al.active(), "history": al.history(20), "audio_paused_ms": al.pause_remaining_ms()}
+
+    def log(self, args):
+        since = arg(args, "since", int, 0, (1 << 30) - 1, default=0, required=False) or 0
+        n = arg(args, "max", int, 1, 40, default=20, required=False) or 20
+        lg = self.app.log
+        if lg is None:
+            return {"records": [], "last_seq": 0, "first_seq": 0}
+        return {"records": lg.read(since, n), "last_seq": lg.last_seq(), "first_seq": lg.first_seq()}
+
+    def history(self, args):
+        a = self.app
+        if a.history is None:
+            return {"hours": []}
+        frm = arg(args, "from_hour", int, 0, 1 << 29)
+        to = arg(args, "to_hour", int, 0, 1 << 29)
+        if to - frm > 48:
+            raise CommandError("RANGE", "ask for at most 48 hours per request")
+        rows = a.history.read(frm, to)
+        return {"hours": [list(r) for r in rows]}
+
+    # ---- therapy ---------------------------------------------------------------------------
+    def _need_calibration(self):
+        if not self.app.calibrated:
+            raise CommandError("UNCALIBRATED", "this pump has no calibration: run `pumpctl calibrate` before therapy")
+
+    def _parse(self, args):
+        return programs.parse(arg(args, "program", dict), LIBRARY)
+
+    def program_check(self, args):
+        new = self._parse(args)
+        old = self.app.pump.program
+        return {"old": old.to_dict() if old else None, "new": new.to_dict()}
+
+    def program_set(self, args):
+        self._need_calibration()
+        a = self.app
+        new = self._parse(args)
+        old = a.pump.program
+        if old is not None and old.conc != new.conc and old.drug == new.drug:
+            raise CommandError("STATE", "a new concentration comes with a refill: use `pumpctl refill --concentration`")
+        a.pump.set_program(new, LIBRARY.max24_ug(new.drug))  # whole or not at all
+        a.alarms.clear("STOPPED_TOO_LONG", a.pump.up_s)
+        a.event("program", {"drug": new.drug, "conc": new.conc, "mode": new.mode, "daily_ug": new.daily_total_ug()})
+        for o in new.overrides_used:
+            a.event("override", {"limit": o, "drug": new.drug})
+        a.changed()
+        return {"old": old.to_dict() if old else None, "new": new.to_dict(), "overrides_used": list(new.overrides_used)}
+
+    def stop(self, args):
+        a = self.app
+        a.pump.stop("stopped by programmer")
+        a.board.motor.enable(False)
+        a.event("stop", {})
+        a.changed()
+        return {"state": a.pump.state}
+
+    def resume(self, args):
+        self._need_calibration()
+        a = self.app
+        a.pump.resume()
+        a.alarms.clear("STOPPED_TOO_LONG", a.pump.up_s)
+        a.event("resume", {})
+        a.changed()
+        return {"state": a.pump.state}
+
+    def time_set(self, args):
+        a = self.app
+        day = arg(args, "day", int, 0, 1 << 20)
+        ms = arg(args, "ms", int, 0, _DAY_MS - 1)
+        old = a.clock.wall()
+        a.pump.set_wall(day, ms)
+        a.clock.set_wall(day, ms)
+        a.alarms.clear("CLOCK_NOT_SET", a.pump.up_s)
+        if a._hours is not None:
+            a._hours.hour = None  # restart hourly accounting at the new time
+        a.event("clock_set", {"day": day, "ms": ms, "was": list(old) if old else None})
+        a.changed()
+        return {"wall": [day, ms]}
+
+    def bolus(self, args):
+        a = self.app
+        dose = arg(args, "dose_ug", int, 1, 600)
+        dur = arg(args, "duration_min", int, 1, 1440)
+        overrides = args.get("overrides", [])
+        if not isinstance(overrides, list):
+            raise CommandError("BAD_ARGS", "overrides must be a list of limit names")
+        p = a.pump.program
+        if p is None:
+            raise CommandError("STATE", "there is no program: a bolus needs a running program")
+        used = LIBRARY.check_bolus(p.drug, dose, "clinician", overrides)
+        a.pump.start_bolus("clinician", dose, dur)
+        a.event("bolus", {"kind": "clinician", "dose_ug": dose, "min": dur, "outcome": "started", "overrides": list(used)})
+        a.changed()
+        return {"kind": "clinician", "dose_ug": dose, "duration_min": dur, "overrides_used": list(used)}
+
+    def patient_request(self, source):
+        a = self.app
+        outcome, detail = a.pump.patient_bolus()
+        a.event("patient_bolus", {"outcome": outcome, "why": detail[:80], "src": source})
+        return outcome, detail
+
+    def patient_bolus(self, args):
+        outcome, detail = self.patient_request("programmer")
+        self.app.changed()
+        if outcome != "delivered":
+            raise CommandError("REFUSED_LOCKOUT" if outcome == "refused_lockout" else "REFUSED_LIMIT", detail)
+        return {"outcome": outcome, "detail": detail}
+
+    def prime(self, args):
+        self._need_calibration()
+        a = self.app
+        dur = arg(args, "duration_min", int, 1, 240, default=10, required=False) or 10
+        if "catheter_cm" in args or "tubing_ul" in args or "catheter_ul_per_cm" in args:
+            self._catheter(args)
+        steps = a.pump.start_prime(dur)
+        a.event("prime", {"steps": steps, "nl": a.pump.dead_volume_nl(), "min": dur})
+        a.changed()
+        return {"steps": steps, "volume_ul": a.pump.dead_volume_nl() / 1000, "duration_min": dur}
+
+    def _catheter(self, args):
+        p = self.app.pump
+        tub = arg(args, "tubing_ul", int, 0, 2000, default=p.tubing_nl // 1000, required=False)
+        cm = arg(args, "catheter_cm", int, 0, 500, default=p.catheter_cm, required=False)
+        per = arg(args, "catheter_nl_per_cm", int, 0, 50_000, default=p.catheter_nl_per_cm, required=False)
+        p.set_catheter(tub * 1000, cm, per)
+
+    def bridge(self, args):
+        a = self.app
+        if a.pump.bridge_left:
+            return {"bridge_steps_left": a.pump.bridge_left}
+        raise CommandError("STATE", "no concentration change is waiting for a bridge: refill with --concentration and --bridge")
+
+    def refill(self, args):
+        a = self.app
+        p = a.pump
+        withdrawn = arg(args, "withdrawn_ul", int, 0, 50_000)
+        new_vol = arg(args, "volume_ul", int, 1, 40_000)
+        conc = arg(args, "concentration_ug_per_ml", int, 1, 100_000, required=False)
+        bridge = arg(args, "bridge", bool, required=False) or False
+        prog = p.program
+        newprog = None
+        if conc is not None and prog is not None and conc != prog.conc:
+            d = prog.to_dict()
+            d["concentration_ug_per_ml"] = conc
+            newprog = programs.parse(d, LIBRARY)  # refuses a concentration the library forbids
+            p._check_conv(conc, p.pl_per_step)
+        if bridge and newprog is None:
+            raise CommandError("STATE", "a bridge bolus is for a change of concentration")
+        if bridge and p.dead_volume_nl() <= 0:
+            raise CommandError("RANGE", "set the catheter length and volume per cm first (pumpctl settings)")
+        expected, mismatch, warn = p.refill(withdrawn, new_vol)  # refuses overfill, changes nothing then
+        bridge_steps = 0
+        if newprog is not None:
+            bridge_steps = p.change_concentration(newprog, bridge)
+        a.alarms.clear("RESERVOIR_EMPTY", p.up_s)
+        a.alarms.clear("RESERVOIR_LOW", p.up_s)
+        a.alarms.clear("REFILL_DUE", p.up_s)
+        f = p.forecast()
+        a.refill_day = f["low_day"] if f else None
+        a.event("refill", {"withdrawn_ul": withdrawn, "expected_ul": expected, "volume_ul": new_vol,
+                           "conc": conc or (prog.conc if prog else None), "warn": warn, "bridge_steps": bridge_steps})
+        a.changed()
+        return {"expected_ul": expected, "withdrawn_ul": withdrawn, "mismatch_ul": mismatch, "warning": warn,
+                "warning_text": ("withdrawn volume differs from the expected %d µL by %d µL: possible under- or "
+                                 "over-delivery, or a fill outside the reservoir" % (expected, mismatch)) if warn else None,
+                "volume_ul": new_vol, "forecast": f, "refill_day": a.refill_day, "bridge_steps": bridge_steps,
+                "state": p.state}
+
+    def settings(self, args):
+        a = self.app
+        p = a.pump
+        low = arg(args, "low_reservoir_ul", int, 0, 10_000, required=False)
+        stop_h = arg(args, "stopped_alarm_h", int, 1, 168, required=False)
+        if low is not None and low * 1000 >= p.reservoir.capacity_nl:
+            raise CommandError("RANGE", "low-reservoir threshold must be below the reservoir size")
+        if "catheter_cm" in args or "tubing_ul" in args or "catheter_nl_per_cm" in args:
+            self._catheter(args)
+        if low is not None:
+            p.reservoir.low_nl = low * 1000
+        if stop_h is not None:
+            p.stopped_alarm_s = stop_h * 3600
+        a.event("settings", {k: args[k] for k in args if type(args[k]) is int})
+        a.changed()
+        return {"low_reservoir_ul": p.reservoir.low_nl // 1000, "stopped_alarm_h": p.stopped_alarm_s // 3600,
+                "tubing_ul": p.tubing_nl // 1000, "catheter_cm": p.catheter_cm, "catheter_nl_per_cm": p.catheter_nl_per_cm}
+
+    def calibrate(self, args):
+        a = self.app
+        pl = arg(args, "pl_per_step", int, 100, 1_000_000)
+        force = arg(args, "force", bool, required=False) or False
+        day = arg(args, "day", int, 0, 1 << 20, required=False)
+        old = a.pump.pl_per_step
+        if a.calibrated and not force and (pl * 10 > old * 13 or pl * 13 < old * 10):
+            raise CommandError("FAR_FROM_LAST", "new calibration %d pL/step is more than 30 %% from the last (%d): check the "
+                               "measurement, or pass --force" % (pl, old))
+        if a.pump.bolus_kind is not None or a.pump.prime_left:
+            raise CommandError("BUSY", "finish the running bolus before calibrating")
+        a.pump.calibrate(pl)
+        a.calibrated = True
+        a.cal_day = day
+        a.event("calibration", {"pl_per_step": pl, "was": old, "forced": force})
+        a.changed()
+        return {"pl_per_step": pl, "was": old}
+
+    def run_volume(self, args):
+        """Calibration run: move the head by a number of steps at a given rate, no dose."""
+        a = self.app
+        p = a.pump
+        steps = arg(args, "steps", int, 1, 400_000)
+        minutes = arg(args, "duration_min", int, 1, 240)
+        if p.state == RUNNING:
+            raise CommandError("STATE", "stop therapy before a calibration run (pumpctl stop)")
+        if p.program is None:
+            raise CommandError("STATE", "program the pump first (the run uses its reservoir accounting)")
+        # A calibration run is a priming-style volume move of a set number of steps.
+        p.prime.set_rate(steps * 1440 // minutes or 1)
+        p.prime.da = 0
+        p._prime_q = 0
+        p.prime_left = steps
+        p._prime_was_stopped = True
+        p.state = RUNNING
+        p.stop_reason = ""
+        p.basal.set_rate(0)
+        p._rates_changed()
+        a.event("calibration_run", {"steps": steps, "min": minutes})
+        a.changed()
+        return {"steps": steps, "duration_min": minutes}
+
+    # ---- alarms ------------------------------------------------------------------------------
+    def alarms_ack(self, args):
+        a = self.app
+        code = arg(args, "code", str)
+        try:
+            done = a.alarms.ack(code, a.pump.up_s)
+        except ValueError as e:
+            raise CommandError("BAD_ARGS", str(e))
+        if "OCCLUSION" in done:
+            a.board.motor.enable(True)  # the driver may move again once the stall is gone
+        a.changed()
+        return {"acknowledged": done}
+
+    def alarms_pause(self, args):
+        a = self.app
+        ms = arg(args, "ms", int, 1, 900_000)
+        try:
+            a.alarms.pause_audio(ms, a.pump.up_s)
+        except ValueError as e:
+            raise CommandError("RANGE", str(e))
+        a.changed(save=False)
+        return {"audio_paused_ms": ms}
+
+    def alarms_test(self, args):
+        a = self.app
+        a.annunciator.start_test()
+        a.alarms.raise_alarm("ALARM_TEST", a.pump.up_s)
+        a.alarms.clear("ALARM_TEST", a.pump.up_s)
+        a.changed(save=False)
+        return {"testing": True}
