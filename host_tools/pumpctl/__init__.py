@@ -3,3 +3,6 @@
 Research and education prototype: never for human use.
 """
 __version__ = "0.1.0"
+
+from .api import Pump, connect  # noqa: E402,F401
+from .errors import DeviceError, PumpctlError  # noqa: E402,F401

@@ -269,6 +269,160 @@ def cmd_drugs(args: argparse.Namespace) -> Out:
     return Out(d, "\n".join(lines) if lines else json.dumps(d, indent=2))
 
 
+def cmd_bolus(args: argparse.Namespace) -> Out:
+    try:
+        dur = parse_ms(args.duration)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if dur % 60_000 or dur <= 0:
+        raise UsageError("bolus duration must be whole minutes, e.g. 10m or 1h")
+    a: dict[str, Any] = {"dose_ug": args.dose_ug, "duration_min": dur // 60_000}
+    if args.override:
+        a["overrides"] = args.override
+    with connect(args) as link:
+        d = link.request("bolus", a)
+    return Out(d, f"Clinician bolus of {args.dose_ug} µg over {format_ms(dur)} started; the program resumes after it.")
+
+
+def cmd_patient_bolus(args: argparse.Namespace) -> Out:
+    with connect(args, role=args.role_set or "patient") as link:
+        d = link.request("patient_bolus")
+    return Out(d, f"Patient bolus delivered: {d['detail']}.")
+
+
+def cmd_prime(args: argparse.Namespace) -> Out:
+    a: dict[str, Any] = {"duration_min": args.minutes}
+    for k in ("tubing_ul", "catheter_cm", "catheter_nl_per_cm"):
+        v = getattr(args, k)
+        if v is not None:
+            a[k] = v
+    with connect(args) as link:
+        d = link.request("prime", a)
+    return Out(d, f"Priming {d['volume_ul']:.1f} µL ({d['steps']} steps) over {args.minutes} min. "
+                  "Priming fills the line: it is not counted as dose at the catheter tip.")
+
+
+def cmd_bridge(args: argparse.Namespace) -> Out:
+    with connect(args) as link:
+        d = link.request("bridge")
+    return Out(d, f"Bridge bolus running: {d['bridge_steps_left']} steps of old drug left in tubing and catheter.")
+
+
+def cmd_refill(args: argparse.Namespace) -> Out:
+    a: dict[str, Any] = {"withdrawn_ul": args.withdrawn_ul, "volume_ul": args.volume_ul}
+    if args.concentration is not None:
+        a["concentration_ug_per_ml"] = args.concentration
+    if args.bridge:
+        a["bridge"] = True
+    with connect(args) as link:
+        d = link.request("refill", a)
+    lines = [f"Withdrew {d['withdrawn_ul']} µL; the pump expected {d['expected_ul']} µL (difference {d['mismatch_ul']:+d} µL)."]
+    if d.get("warning"):
+        lines.append("WARNING: " + d["warning_text"] + ".")
+    lines.append(f"Reservoir now {d['volume_ul']} µL.")
+    f = d.get("forecast")
+    if f:
+        lines.append(f"Low reservoir in {f['days_to_low']} days ({wall_text([f['low_day'], 0])[:10]}), refill by then; "
+                     f"empty in {f['days_to_empty']} days (assuming every allowed patient bolus).")
+    if d.get("bridge_steps"):
+        lines.append(f"Bridge bolus: the old drug in tubing and catheter ({d['bridge_steps']} steps) is pushed at the old "
+                     "concentration so the prescribed dose holds until the new drug reaches the tip.")
+    elif args.concentration is not None and not args.bridge:
+        lines.append("The concentration changed: consider `--bridge` so the old drug in the catheter is flushed at the prescribed dose.")
+    return Out(d, "\n".join(lines))
+
+
+def cmd_settings(args: argparse.Namespace) -> Out:
+    a: dict[str, Any] = {}
+    for k in ("low_reservoir_ul", "stopped_alarm_h", "tubing_ul", "catheter_cm", "catheter_nl_per_cm"):
+        v = getattr(args, k)
+        if v is not None:
+            a[k] = v
+    with connect(args) as link:
+        d = link.request("settings", a)
+    return Out(d, table([(k, str(v)) for k, v in d.items()], ("setting", "value")))
+
+
+def cmd_log(args: argparse.Namespace) -> Out:
+    from .logs import download
+    with connect(args) as link:
+        recs = download(link, args.since, progress=not args.json and not args.csv)
+    if args.csv:
+        import csv
+        import io
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["seq", "wall", "uptime_s", "type", "data"])
+        for r in recs:
+            w.writerow([r["seq"], wall_text(r.get("wall")), r.get("uptime"), r["type"], json.dumps(r.get("data"))])
+        return Out(recs, buf.getvalue().rstrip("\n"))
+    rows = [(str(r["seq"]), wall_text(r.get("wall")), r["type"], json.dumps(r.get("data"))[:70]) for r in recs]
+    return Out(recs, table(rows, ("seq", "time", "event", "data")) if rows else "No new events.")
+
+
+def cmd_history(args: argparse.Namespace) -> Out:
+    from .logs import history
+    with connect(args) as link:
+        st = link.request("status")
+        rows = history(link, st, args.days)
+    if args.plot:
+        from . import plots
+        plots.history([{"hour": r["hour"], "programmed_ug": r["programmed_ug"], "delivered_ug": r["delivered_ug"]} for r in rows], args.plot)
+    text = table([(wall_text([r["hour"] // 24, (r["hour"] % 24) * 3_600_000])[:13] + "h", f"{r['programmed_ug']:.2f}",
+                   f"{r['delivered_ug']:.2f}", f"{r['delivered_ul']:.2f}") for r in rows],
+                 ("hour", "programmed µg", "delivered µg", "delivered µL")) if rows else "No history yet."
+    if args.plot:
+        text += f"\nPlot written to {args.plot}"
+    return Out({"hours": rows}, text)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> Out:
+    from .calibrate import calibrate
+    with connect(args) as link:
+        d = calibrate(link, args, bench_info=None if args.port else _bench(args))
+    return Out(d, d.pop("text"))
+
+
+def cmd_provision(args: argparse.Namespace) -> Out:
+    from .keystore import Keystore, generate_keys
+    with connect(args) as link:
+        ident = link.request("identify")
+        device_id = ident["device_id"]
+        keys = generate_keys()
+        d = link.request("provision", {"keys": keys}, signed=link.signer is not None)
+        Keystore().save(device_id, keys)
+    return Out({"device_id": device_id, "provisioned": True},
+               f"New keys for {device_id} are on the pump and in your keystore. Keys are never readable back from the pump.")
+
+
+def cmd_alarms_test(args: argparse.Namespace) -> Out:
+    with connect(args) as link:
+        d = link.request("alarms_test")
+    return Out(d, "Alarm test: each pattern (high, medium, low) sounds once on the buzzer and lights.")
+
+
+def cmd_bench_fault(args: argparse.Namespace) -> Out:
+    info = _bench(args)
+    req: dict[str, Any] = {"cmd": "fault", "fault": args.fault.replace("-", "_"), "on": not args.clear}
+    if args.fault == "battery":
+        if args.mv is None:
+            raise UsageError("the battery fault needs --mv (e.g. --mv 3200)")
+        req["mv"] = args.mv
+    d = bench.control(info, req)
+    d.pop("ok", None)
+    return Out(d, f"Bench fault {args.fault} {'cleared' if args.clear else 'injected'}.")
+
+
+def cmd_bench_power_cycle(args: argparse.Namespace) -> Out:
+    info = _bench(args)
+    try:
+        down = parse_ms(args.down) if args.down else 0
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    new = bench.power_cycle(info, down)
+    return Out(new.d, f"Power cut and restored after {format_ms(down)}; the firmware booted from its flash.")
+
+
 # ---- parser ----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -307,6 +461,12 @@ def build_parser() -> argparse.ArgumentParser:
     ba = add(bsub, "advance", cmd_bench_advance, "move a lockstep bench's virtual time forward")
     ba.add_argument("duration", help="e.g. 90s, 15m, 6h, 2d")
     add(bsub, "show", cmd_bench_show, "the physical truth: water moved, reservoir, clock")
+    bf = add(bsub, "fault", cmd_bench_fault, "inject a fault the bench can fake")
+    bf.add_argument("fault", choices=("block-outlet", "battery", "reservoir-empty", "clock-loss", "hang"))
+    bf.add_argument("--mv", type=int, help="battery voltage in mV (battery fault)")
+    bf.add_argument("--clear", action="store_true", help="clear the fault (block-outlet)")
+    bp = add(bsub, "power-cycle", cmd_bench_power_cycle, "cut the power (no save) and restore it; the firmware reboots")
+    bp.add_argument("--down", help="how long the power stays off, e.g. 2h (wall clock moves on)")
 
     add(sub, "identify", cmd_identify, "who the pump is: board, firmware, protocol")
     add(sub, "status", cmd_status, "state, rate, reservoir, delivered volume and alarms")
@@ -337,6 +497,45 @@ def build_parser() -> argparse.ArgumentParser:
     ap = add(asub, "pause", cmd_alarms_pause, "pause alarm audio for a while (default 2m)")
     ap.add_argument("duration", nargs="?", default="2m")
     add(sub, "drugs", cmd_drugs, "the drug library on the pump and its limits")
+    add(asub, "test", cmd_alarms_test, "sound each alarm pattern once")
+
+    bo = add(sub, "bolus", cmd_bolus, "clinician bolus (trial dose); the program resumes after")
+    bo.add_argument("dose_ug", type=int, help="dose in µg")
+    bo.add_argument("--duration", default="10m", help="how long, whole minutes (default 10m)")
+    bo.add_argument("--override", action="append", help="confirm a soft limit, e.g. bolus_dose")
+    add(sub, "patient-bolus", cmd_patient_bolus, "ask for a patient bolus (patient key; lockout and daily limit apply)")
+    pm = add(sub, "prime", cmd_prime, "priming bolus: fill pump tubing and catheter (volume, not dose)")
+    pm.add_argument("--minutes", type=int, default=10)
+    pm.add_argument("--tubing-ul", type=int)
+    pm.add_argument("--catheter-cm", type=int)
+    pm.add_argument("--catheter-nl-per-cm", type=int)
+    add(sub, "bridge", cmd_bridge, "show the bridge bolus after a concentration change")
+    rf = add(sub, "refill", cmd_refill, "empty-and-refill: compare withdrawn with expected, then the new volume")
+    rf.add_argument("--withdrawn-ul", type=int, required=True, help="volume withdrawn from the reservoir, µL")
+    rf.add_argument("--volume-ul", type=int, required=True, help="new volume filled, µL")
+    rf.add_argument("--concentration", type=int, help="new concentration, µg/mL (if it changes)")
+    rf.add_argument("--bridge", action="store_true", help="bridge bolus for a concentration change")
+    se = add(sub, "settings", cmd_settings, "pump settings: low-reservoir threshold, stopped alarm, catheter")
+    se.add_argument("--low-reservoir-ul", type=int)
+    se.add_argument("--stopped-alarm-h", type=int)
+    se.add_argument("--tubing-ul", type=int)
+    se.add_argument("--catheter-cm", type=int)
+    se.add_argument("--catheter-nl-per-cm", type=int)
+    lg = add(sub, "log", cmd_log, "download the event log (only what is new)")
+    lg.add_argument("--since", type=int, default=None, help="sequence number to start after (default: last download)")
+    lg.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    hi = add(sub, "history", cmd_history, "programmed against delivered, per hour")
+    hi.add_argument("--days", type=int, default=1)
+    hi.add_argument("--plot", help="write a PNG plot here")
+    ca = add(sub, "calibrate", cmd_calibrate, "calibration wizard: pump a volume, weigh it, store volume per step")
+    ca.add_argument("--volume-ul", type=int, default=500, help="volume to pump (default 500 µL)")
+    ca.add_argument("--minutes", type=int, default=10, help="how long the run takes")
+    ca.add_argument("--mass-mg", type=float, help="the weighed mass; default: read the bench scale, or ask")
+    ca.add_argument("--temperature", type=float, default=20.0, help="water temperature, °C (density)")
+    ca.add_argument("--force", action="store_true", help="accept a result far from the last calibration")
+    add(sub, "provision", cmd_provision, "new per-device keys for clinician and patient")
+    from . import cli_lab
+    cli_lab.register(sub, add)
     return p
 
 
@@ -349,6 +548,7 @@ def _defaults(args: argparse.Namespace) -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.role_set = getattr(args, "role", None)
     _defaults(args)
     fn = getattr(args, "fn", None)
     if fn is None:

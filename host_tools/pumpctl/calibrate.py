@@ -1,0 +1,67 @@
+"""The calibration wizard: pump a chosen volume, weigh it, store the volume per motor step."""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any, Optional
+
+from . import bench
+from .accuracy import water_density_g_per_ml
+from .errors import UsageError
+from .link import Link
+from .progress import Progress
+
+
+def _scale_mg(info: Optional[bench.BenchInfo]) -> Optional[float]:
+    if info is None:
+        return None
+    d = bench.control(info, {"cmd": "show"})
+    if "scale_ug" in d:
+        return d["scale_ug"] / 1000
+    return d["outlet_nl"] / 1000  # µL of water ~ mg
+
+
+def calibrate(link: Link, args: argparse.Namespace, bench_info: Optional[bench.BenchInfo]) -> dict[str, Any]:
+    if args.volume_ul <= 0 or args.volume_ul > 5000:
+        raise UsageError("calibration volume must be 1..5000 µL")
+    if not 0 <= args.temperature <= 40:
+        raise UsageError("water temperature must be 0..40 °C")
+    st = link.request("status")
+    if st["state"] == "running":
+        raise UsageError("stop therapy first (pumpctl stop): calibration moves the head without dosing")
+    old_pl = st["pl_per_step"]
+    steps = round(args.volume_ul * 1_000_000 / old_pl)
+    before = _scale_mg(bench_info)
+    link.request("run_volume", {"steps": steps, "duration_min": args.minutes})
+    total_ms = (args.minutes + 1) * 60_000
+    if bench_info is not None and bench_info.mode == "lockstep":
+        bench.control(bench_info, {"cmd": "advance", "ms": total_ms})
+    else:
+        with Progress(total_ms, "pumping", enabled=not args.json) as bar:
+            t0 = time.monotonic()
+            while (time.monotonic() - t0) * 1000 < total_ms:
+                time.sleep(0.5)
+                bar.update(int((time.monotonic() - t0) * 1000))
+    mass = args.mass_mg
+    if mass is None:
+        after = _scale_mg(bench_info)
+        if after is not None and before is not None:
+            mass = after - before
+        else:
+            ans = input(f"Weigh the water pumped ({args.volume_ul} µL expected). Mass in mg: ")
+            try:
+                mass = float(ans)
+            except ValueError:
+                raise UsageError(f"not a mass: {ans!r}") from None
+    if mass <= 0:
+        raise UsageError(f"a measured mass of {mass} mg is not a calibration: check the scale and the tubing")
+    rho = water_density_g_per_ml(args.temperature)
+    volume_ul = mass / rho  # mg / (g/mL) = µL
+    pl = round(volume_ul * 1_000_000 / steps)
+    d = link.request("calibrate", {"pl_per_step": pl, "force": bool(args.force)})
+    err = (pl - old_pl) / old_pl * 100
+    return {"steps": steps, "mass_mg": mass, "density_g_per_ml": rho, "volume_ul": volume_ul,
+            "pl_per_step": pl, "was_pl_per_step": old_pl, "change_percent": err,
+            "text": (f"Pumped {steps} steps; weighed {mass:.1f} mg = {volume_ul:.1f} µL at {args.temperature:.1f} °C "
+                     f"(density {rho:.5f} g/mL).\nCalibration: {pl / 1000:.3f} nL per step (was {old_pl / 1000:.3f}, "
+                     f"{err:+.2f} %). Stored on the pump with today's date.")}
