@@ -140,10 +140,15 @@ def _program(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def connect(port: Optional[str] = None, bench_dir: Optional[str | Path] = None,
-            timeout: float = 5.0) -> Pump:
+            timeout: float = 5.0, role: str = "clinician") -> Pump:
     """A Pump on a serial `port`, or on the virtual bench in `bench_dir` (default: the one
-    started last with `pumpctl bench start`)."""
+    started last with `pumpctl bench start`). Commands are signed with `role`'s key from the
+    keystore (docs/security.md)."""
     if port:
-        return Pump(Link(port, timeout=timeout))
+        link = Link(port, timeout=timeout)
+        link.enable_auth(link.request("identify")["device_id"], role)
+        return Pump(link)
     info = benchmod.find(Path(bench_dir) if bench_dir else None)
-    return Pump(Link(info.port, timeout=timeout), info)
+    link = Link(info.port, timeout=timeout)
+    link.enable_auth(info.d.get("device_id", "SIM-0001"), role)
+    return Pump(link, info)
