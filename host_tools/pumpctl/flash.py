@@ -149,6 +149,35 @@ def flash(port: str, firmware_dir: PathLike = FIRMWARE_DIR, board_dir: PathLike 
     return files
 
 
+def provision_after_boot(port: str, wait_s: float = 20.0) -> str:
+    """Once the firmware answers, give a never-provisioned board its keys (running it again on a
+    provisioned board whose keys are in the keystore changes nothing)."""
+    import time as _time
+    from .errors import PumpctlError
+    from .keystore import Keystore, generate_keys
+    from .link import Link
+    deadline = _time.monotonic() + wait_s
+    while True:
+        try:
+            with Link(port, timeout=2, retries=0) as link:
+                ident = link.request("identify")
+                dev = ident["device_id"]
+                ks = Keystore()
+                if ident.get("auth", {}).get("provisioned"):
+                    if ks.exists(dev):
+                        return f"{dev} is already provisioned; its keys are in your keystore"
+                    return (f"{dev} holds keys this computer does not have: re-provision with the clinician key, "
+                            "or hold the bolus button at boot (docs/security.md)")
+                keys = generate_keys()
+                link.request("provision", {"keys": keys}, signed=False)
+                ks.save(dev, keys)
+                return f"{dev} provisioned; keys saved in your keystore"
+        except PumpctlError as e:
+            if _time.monotonic() > deadline:
+                raise FlashError(f"the firmware did not answer on {port} after the reset: {e}") from None
+            _time.sleep(1)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """python -m pumpctl.flash PORT | --build-only [OUT]"""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -162,6 +191,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 2
         files = flash(args[0])
         print(f"flashed {len(files)} files to {args[0]} and reset the board")
+        print(provision_after_boot(args[0]))
         return 0
     except FlashError as e:
         print(f"flash: {e}", file=sys.stderr)
