@@ -95,7 +95,8 @@ def status_text(st: dict[str, Any]) -> str:
 def cmd_bench_start(args: argparse.Namespace) -> Out:
     info = bench.start(Path(args.dir) if args.dir else None, lockstep=not args.speed, speed=args.speed or 1,
                        true_pl=args.true_pl, nominal_pl=args.nominal_pl, reservoir_ul=args.reservoir_ul,
-                       model_ml=args.model_ml, heap_lock_tick=args.heap_lock_tick)
+                       model_ml=args.model_ml, heap_lock_tick=args.heap_lock_tick, realistic=args.realistic,
+                       wall=None if args.no_clock else "now")
     mode = "lockstep (time moves only with `pumpctl bench advance`)" if not args.speed else f"{args.speed}x real time"
     return Out(info.d, f"Virtual bench running, {mode}.\nProgrammer port: {info.port}\n"
                        f"Control channel: {info.control}\nLog: {info.dir / 'bench.log'}\n{DISCLAIMER}")
@@ -457,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--reservoir-ul", type=int, default=20_000, help="water in the reservoir at start, µL")
     bs.add_argument("--model-ml", type=int, default=20, choices=(10, 20, 40), help="pump model (reservoir size)")
     bs.add_argument("--heap-lock-tick", action="store_true", help="run every control tick under heap_lock (proves no allocation)")
+    bs.add_argument("--realistic", action="store_true", help="realistic head and scale: roller pulsation, back pressure, scale noise, evaporation (docs/bench-model.md)")
+    bs.add_argument("--no-clock", action="store_true", help="start with the pump's clock not set (as a fresh board)")
     add(bsub, "stop", cmd_bench_stop, "stop the virtual bench")
     ba = add(bsub, "advance", cmd_bench_advance, "move a lockstep bench's virtual time forward")
     ba.add_argument("duration", help="e.g. 90s, 15m, 6h, 2d")

@@ -1,0 +1,118 @@
+"""`make bench`: measures the figures kept in docs/benchmarks.md and prints them as a table.
+
+Never asserts wall time (machines are shared and noisy); tests assert behaviour only.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "host_tools"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from pumpctl import bench  # noqa: E402
+from pumpctl.link import Link  # noqa: E402
+from support import micropython_cmd  # noqa: E402
+
+DAY = 86_400_000
+
+
+def lockstep_run(days: int, rate: int = 500, conc: int = 2000, pl: int = 50_000) -> dict:
+    """A continuous program on a lockstep bench, advanced a day at a time; the commanded steps
+    are compared with the exact integral at every day boundary."""
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PUMPCTL_HOME"] = str(Path(tmp) / "home")
+        info = bench.start(Path(tmp) / "b", lockstep=True, nominal_pl=pl, true_pl=pl, reservoir_ul=40_000, model_ml=40)
+        try:
+            with Link(info.port) as link:
+                link.request("program_set", {"program": {"drug": "baclofen", "concentration_ug_per_ml": conc,
+                                                         "mode": "continuous", "rate_ug_per_day": rate}})
+                worst = Fraction(0)
+                t0 = time.perf_counter()
+                for d in range(1, days + 1):
+                    bench.control(info, {"cmd": "advance", "ms": DAY})
+                    st = link.request("status")
+                    exact = Fraction(rate * d * DAY * 10**9, DAY * conc * pl)
+                    worst = max(worst, abs(st["delivered_steps"] - exact))
+                wall = time.perf_counter() - t0
+                st = link.request("status")
+        finally:
+            bench.stop(info)
+    return {"days": days, "wall_s": wall, "worst_steps": float(worst), "heap_total": st["heap_total"],
+            "heap_min_free": st["heap_min_free"], "boot_heap_used": st["boot_heap_used"]}
+
+
+def core_year() -> dict:
+    """365 days of the core alone, checked at every tick (tests/bench/mp_core_year.py)."""
+    t0 = time.perf_counter()
+    out = subprocess.run(micropython_cmd() + ["-X", "heapsize=192K", str(ROOT / "tests/bench/mp_core_year.py"), str(ROOT)],
+                         capture_output=True, text=True, timeout=3600)
+    wall = time.perf_counter() - t0
+    res: dict = {"wall_s": wall}
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            k, v = line[7:].split("=", 1)
+            res[k] = v
+    if "worst_steps" not in res:
+        res["error"] = (out.stdout + out.stderr)[-1500:]
+    return res
+
+
+def round_trips(n: int = 1000) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PUMPCTL_HOME"] = str(Path(tmp) / "home")
+        info = bench.start(Path(tmp) / "b", lockstep=True)
+        try:
+            with Link(info.port) as link:
+                times = []
+                for _ in range(n):
+                    t = time.perf_counter()
+                    link.request("status")
+                    times.append((time.perf_counter() - t) * 1000)
+        finally:
+            bench.stop(info)
+    times.sort()
+    return {"n": n, "p50_ms": statistics.median(times), "p99_ms": times[int(0.99 * n) - 1]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--days", type=int, default=90)
+    ap.add_argument("--requests", type=int, default=1000)
+    a = ap.parse_args()
+    rows = []
+    r = lockstep_run(a.days)
+    rows.append((f"{a.days}-day lockstep run, 500 µg/day at 2000 µg/mL (bench, end to end)", f"{r['wall_s']:.1f} s wall"))
+    rows.append((f"largest |commanded - exact| at day ends during it", f"{r['worst_steps']:.3f} steps"))
+    rows.append(("heap: total / used after boot / lowest free seen", f"{r['heap_total']} / {r['boot_heap_used']} / {r['heap_min_free']} bytes"))
+    rows.append(("peak heap used at Pico heap size (192 KB)", f"{r['heap_total'] - r['heap_min_free']} bytes"))
+    y = core_year()
+    if "error" in y:
+        rows.append(("365-day core run", "FAILED: " + y["error"].replace("\n", " ")[:200]))
+    else:
+        rows.append(("365-day core run: flex profile + periodic, clinician, patient boluses", f"{y['wall_s']:.1f} s wall, {y.get('ticks')} ticks"))
+        rows.append(("largest |commanded - exact| at every tick of it", f"{float(y['worst_steps']):.3f} steps"))
+        rows.append(("largest |int| the core kept during it", f"{y.get('max_int')} (limit 2**30 = {2**30})"))
+    rt = round_trips(a.requests)
+    rows.append((f"status round trip over the bench's serial port, {rt['n']} requests", f"p50 {rt['p50_ms']:.2f} ms, p99 {rt['p99_ms']:.2f} ms"))
+    w = max(len(k) for k, _ in rows)
+    print(f"Benchmarks {dt.date.today().isoformat()} on {platform.node()} ({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()})")
+    print(f"{'measure'.ljust(w)}  value")
+    print(f"{'-' * w}  -----")
+    for k, v in rows:
+        print(f"{k.ljust(w)}  {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
