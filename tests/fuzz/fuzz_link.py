@@ -52,6 +52,10 @@ BASE_CATEGORIES = (
 # Sent only when the device refuses an unsigned `stop`: these are valid therapy commands
 # without a MAC (or with a wrong one) and would legitimately change therapy if accepted.
 THERAPY_CATEGORY = "therapy_unsigned"
+# Sent when the bench handed its keys to PUMPCTL_HOME: correctly signed (clinician) frames
+# whose content is hostile (absurd programs, wrong argument types, huge numbers, deep nesting),
+# so the validators behind authentication are fuzzed too. None of them is a valid change.
+SIGNED_CATEGORY = "signed_hostile"
 
 KNOWN_COMMANDS = ("identify", "hello", "status", "program_set", "program_check", "program_show",
                   "stop", "resume", "time_set", "alarms", "alarms_ack", "alarms_pause", "drugs",
@@ -87,13 +91,19 @@ def jbody(obj: Any) -> bytes:
 class Generator:
     """Frame i of a run depends only on the seed, i and whether therapy commands are in."""
 
-    def __init__(self, seed: int, therapy: bool) -> None:
+    def __init__(self, seed: int, therapy: bool, signer: Optional["Signer"] = None) -> None:
         self.rng = random.Random(seed)
-        self.cats = list(BASE_CATEGORIES) + ([THERAPY_CATEGORY] if therapy else [])
+        self.signer = signer
+        # Wrong MACs lock authentication (by design) and a locked device refuses every signed
+        # frame before validating it: so the first half of a campaign sends none, letting the
+        # signed hostile frames reach the validators; the run turns them on halfway.
+        self.bad_macs = False
+        self.cats = (list(BASE_CATEGORIES) + ([THERAPY_CATEGORY] if therapy else []) +
+                     ([SIGNED_CATEGORY] if signer is not None else []))
         # Weights: the parser-level categories most, structured ones fewer each.
         w = {"random_bytes": 14, "mutated": 16, "truncated": 8, "oversized": 3, "bad_crc": 8,
              "wrong_types": 14, "huge_numbers": 10, "deep_nesting": 4, "unknown_cmd": 8,
-             "absurd_program": 8, "valid_read": 3, THERAPY_CATEGORY: 8}
+             "absurd_program": 8, "valid_read": 3, THERAPY_CATEGORY: 8, SIGNED_CATEGORY: 10}
         self.weights = [w[c] for c in self.cats]
         self.therapy = therapy
 
@@ -374,7 +384,7 @@ class Generator:
             o["a"] = {"program": dict(THERAPY_PROGRAM, rate_ug_per_day=r.randrange(1, 900))}
         elif c == "time_set":
             o["a"] = {"day": r.randrange(0, 10000), "ms": r.randrange(0, 86_400_000)}
-        k = r.randrange(4)
+        k = r.randrange(4) if self.bad_macs else r.randrange(2)
         if k >= 1:
             o.update({"r": r.choice(("clinician", "patient", "anyone", "admin")),
                       "n": r.randrange(1, SEQ_MAX), "d": r.choice(("sim-0", "x", "bench"))})
@@ -385,6 +395,45 @@ class Generator:
         elif k == 3:
             mac = r.choice(("0" * 64, "G" * 64, "%064X" % r.getrandbits(256)))
         return crc_frame(body + (b"~" + mac.encode() if mac else b"")), s
+
+    def g_signed_hostile(self) -> tuple[bytes, Optional[int]]:
+        r = self.rng
+        assert self.signer is not None
+        s = self.seq()
+        k = r.randrange(6)
+        if k <= 1:  # the absurd programs, now past authentication
+            frame, _ = self.g_absurd_program()
+            obj = json.loads(frame[1:frame.rindex(b"*")])
+        elif k == 2:  # wrong argument types for the clinician's commands
+            c = r.choice(("time_set", "alarms_pause", "alarms_ack", "program_set", "program_check", "log", "history"))
+            bad = self.junk_value()
+            a = {"time_set": {"day": str(bad), "ms": bad}, "alarms_pause": {"ms": r.choice((str(bad), -1, 0, 900_001, 1.5))},
+                 "alarms_ack": {"code": r.choice(([bad], 5, None))}, "program_set": {"program": [bad]},
+                 "program_check": {"program": r.choice(("x", 5, [THERAPY_PROGRAM]))},
+                 "log": {"since": r.choice((-1, "0", 1.5, 10 ** 40)), "max": r.choice((0, 41, 10 ** 40, "20"))},
+                 "history": {"from_hour": r.choice((-1, "0", 10 ** 40)), "to_hour": r.choice((10 ** 40, -5, None))}}[c]
+            obj = {"s": s, "c": c, "a": a}
+        elif k == 3:  # huge numbers where whole numbers are expected
+            huge = r.choice((10 ** 40, -10 ** 40, 1e308, 10 ** r.randrange(20, 400), 2 ** 30, -(2 ** 31)))
+            f = r.choice(("rate_ug_per_day", "concentration_ug_per_ml", "min_rate_ug_per_day"))
+            obj = r.choice(({"s": s, "c": "time_set", "a": {"day": huge, "ms": 0}},
+                            {"s": s, "c": "time_set", "a": {"day": 1, "ms": huge}},
+                            {"s": s, "c": r.choice(("program_set", "program_check")), "a": {"program": dict(THERAPY_PROGRAM, **{f: huge})}}))
+        elif k == 4:  # deep nesting inside a program
+            n = r.randrange(1, 300)
+            obj = {"s": s, "c": r.choice(("program_set", "program_check")), "a": {"program": dict(THERAPY_PROGRAM, steps=1)}}
+            body = jbody(obj).replace(b'"steps":1', b'"steps":' + b"[" * n + b"]" * n)
+            obj = json.loads(body)
+            if n > 200:  # CPython's json would take it; keep the frame inside the limit
+                obj["a"]["program"]["steps"] = []
+        else:  # unknown commands and arguments nobody asked for
+            obj = {"s": s, "c": r.choice(("format", "debug", "exec", "eval", "reset", "__init__", "program_set ", "STOP")),
+                   "a": {"x": self.junk_value()}}
+        obj["s"] = s
+        body, mac = self.signer.sign(obj)
+        if len(body) > MAX_FRAME - 80:
+            body, mac = self.signer.sign({"s": s, "c": "program_check", "a": {"program": "x"}})
+        return crc_frame(body + b"~" + mac.encode()), s
 
 
 def expected_replies(data: bytes) -> int:
@@ -398,6 +447,31 @@ def expected_replies(data: bytes) -> int:
         elif line[:1] == b"$":
             n += 1
     return n
+
+
+# ---- signing with the keys the bench handed to PUMPCTL_HOME ----------------------------------
+class Signer:
+    """Clinician signatures with an in-memory counter (one keystore write at the end, not one
+    fsync per frame); close() stores the last counter used, so later pumpctl calls go on above."""
+
+    def __init__(self, device_id: str) -> None:
+        from pumpctl import signing
+        from pumpctl.keystore import Keystore
+        self._signing = signing
+        self.ks = Keystore()
+        self.device_id = device_id
+        dk = self.ks.load(device_id)
+        self.key = dk.key_bytes("clinician")
+        self.counter = dk.counters["clinician"]
+
+    def sign(self, obj: dict) -> tuple[bytes, str]:
+        self.counter += 1
+        full = dict(obj, **self._signing.build_auth_fields("clinician", self.counter, self.device_id))
+        body = frames.body_bytes(full)
+        return body, self._signing.sign_body(body, self.key)
+
+    def close(self) -> None:
+        self.ks.raise_counter(self.device_id, "clinician", self.counter)
 
 
 # ---- the serial port ---------------------------------------------------------------------------
@@ -530,6 +604,7 @@ class Device:
         self.wire = wire
         self.rng = rng
         self.signer: Optional[Callable[[dict], tuple[bytes, str]]] = None
+        self.signer_obj: Optional[Signer] = None
         self.device_id: Optional[str] = None
 
     def seq(self) -> int:
@@ -556,26 +631,14 @@ class Device:
         ident = self.ok("identify")
         self.device_id = ident.get("device_id")
         try:
-            from pumpctl import signing
             from pumpctl.keystore import Keystore
-        except ImportError:
-            return
-        ks = Keystore()
-        dev = self.device_id
-        try:
-            if not dev or not ks.exists(dev):
+            if not self.device_id or not Keystore().exists(self.device_id):
                 return
-            key = ks.load(dev).key_bytes("clinician")
+            signer = Signer(self.device_id)
         except Exception:
             return
-
-        def sign(obj: dict) -> tuple[bytes, str]:
-            n = ks.next_counter(dev, "clinician")
-            full = dict(obj, **signing.build_auth_fields("clinician", n, dev))
-            body = frames.body_bytes(full)
-            return body, signing.sign_body(body, key)
-
-        self.signer = sign
+        self.signer = signer.sign
+        self.signer_obj = signer
 
 
 def log_entries(d: dict) -> list:
@@ -756,6 +819,7 @@ def run(seed: int, n_frames: int, batch: int = 64, check_every: int = 500, out: 
     os.environ["PUMPCTL_HOME"] = str(tmp / "home")
     info = None
     wire = None
+    dev = None
     try:
         info = benchmod.start(tmp / "bench", lockstep=True)
         log_path = info.dir / "bench.log"
@@ -790,7 +854,7 @@ def run(seed: int, n_frames: int, batch: int = 64, check_every: int = 500, out: 
         log_size = log_path.stat().st_size if log_path.exists() else 0
 
         # -- the campaign
-        gen = Generator(seed, res.therapy_included)
+        gen = Generator(seed, res.therapy_included, dev.signer_obj)
         check_rng = random.Random(seed ^ 0xC4EC)
         recent: collections.deque = collections.deque(maxlen=check_every + batch)
         wire.counting = True
@@ -800,7 +864,9 @@ def run(seed: int, n_frames: int, batch: int = 64, check_every: int = 500, out: 
         prev_check = 0
         while i < n_frames:
             chunk = []
-            for _ in range(min(batch, n_frames - i, next_check - i)):
+            if res.therapy_included and i >= n_frames // 2:
+                gen.bad_macs = True
+            for _ in range(min(batch, n_frames - i, next_check - i, max(1, n_frames // 2 - i) if i < n_frames // 2 else batch)):
                 cat, data, _seq = gen.next()
                 res.replies_expected += expected_replies(data)
                 res.sent[cat] += 1
@@ -907,6 +973,11 @@ def run(seed: int, n_frames: int, batch: int = 64, check_every: int = 500, out: 
         where = traceback.extract_tb(e.__traceback__)[-1]
         res.failures.append(f"{type(e).__name__}: {e} (in {where.name}, line {where.lineno})")
     finally:
+        if dev is not None and dev.signer_obj is not None:
+            try:
+                dev.signer_obj.close()
+            except Exception as e:
+                res.notes.append(f"could not store the last counter in the keystore: {e}")
         if wire is not None:
             res.codes = wire.codes
             res.replies_ok = wire.replies_ok
