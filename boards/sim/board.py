@@ -75,8 +75,8 @@ class SimWatchdog:
     """The RP2040 watchdog in virtual time. Fed by the firmware's supervisor; if it starves for
     timeout_ms of board time the bench resets the firmware (run.py boots it again)."""
 
-    feed_ms = 30_000  # the bench feeds less often than a Pico so lockstep days stay fast
-    timeout_ms = 90_000
+    feed_ms = 60_000  # the bench feeds less often than a Pico so lockstep days stay fast
+    timeout_ms = 180_000
 
     def __init__(self, clock):
         import asyncio

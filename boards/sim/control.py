@@ -90,6 +90,10 @@ class ControlServer:
             d["buzzer_hz"] = b.buzzer.hz
             d["leds"] = {"red": b.leds.red, "yellow": b.leds.yellow}
             d["port_dropped_bytes"] = b.port.dropped
+            fl = getattr(b, "flash", None)
+            if fl is not None:
+                d["flash"] = {"bytes_written": fl.stats.bytes_written, "blocks_erased": fl.stats.blocks_erased,
+                              "max_block_erases": max(fl.stats.erase_counts)}
             return d
         if cmd == "fault":
             return self.fault(req)

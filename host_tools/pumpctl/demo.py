@@ -33,6 +33,7 @@ def main() -> int:
         try:
             say(f"   The firmware's programmer port is {info.port}, a serial port like a Pico's /dev/ttyACM0.")
             with Link(info.port) as link:
+                link.enable_auth(info.d["device_id"])
                 ident = link.request("identify")
                 say(f"   It answers: {ident['banner']}")
                 say()

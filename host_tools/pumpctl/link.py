@@ -75,7 +75,8 @@ class Link:
             if i >= 0:
                 line, self._buf = self._buf[:i], self._buf[i + 1:]
                 return line
-            chunk = self.ser.read(4096)
+            # Block for the first byte only (up to the serial timeout), then take what is there.
+            chunk = self.ser.read(max(1, self.ser.in_waiting))
             if chunk:
                 self._buf += chunk
         return None
