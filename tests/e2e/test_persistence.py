@@ -1,0 +1,383 @@
+"""Persistence end to end on the virtual bench: power cuts (kill -9, restart from the flash
+image with the wall clock moved on), mid-bolus cuts, a 30-day log and history download checked
+against the bench's outlet, a corrupted flash image, and the event log's record of every
+accepted command.
+
+Figures (lockstep, 480 µg/day at 2000 µg/mL = 10 µL/h = 200 steps of 50 nL per hour):
+- a cut at a save point restores delivered, reservoir and program exactly; the next hour moves
+  200 steps (not 200 + the 400 missed) and the log says down_s 7200, missed_ug 40, caught_up
+  false.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pumpctl import bench as benchmod
+
+# A fixed wall clock makes hour boundaries deterministic: day 9800 (2026-10-31), 10:30:00 UTC.
+DAY = 9800
+MS0 = 10 * 3_600_000 + 30 * 60_000
+WALL = f"{DAY},{MS0}"
+HOUR = 3_600_000
+STEP_NL = 50  # the bench's true and nominal volume per step (50 000 pL)
+RATE = 480  # µg/day
+CONC = 2000  # µg/mL: 480 µg/day = 240 µL/day = 10 µL/h = 200 steps/h
+STEPS_PER_H = 200
+
+
+@pytest.fixture
+def rig(home: Path, tmp_path: Path):
+    """A lockstep bench in tmp_path/bench with a fixed wall clock. Whatever process runs there
+    at the end (a power cycle replaces it) is stopped."""
+    d = tmp_path / "bench"
+
+    def start(**kw: Any) -> benchmod.BenchInfo:
+        kw.setdefault("lockstep", True)
+        kw.setdefault("wall", WALL)
+        return benchmod.start(d, **kw)
+
+    start.dir = d  # type: ignore[attr-defined]
+    yield start
+    try:
+        benchmod.stop(benchmod.find(d))
+    except Exception:
+        pass
+
+
+def _show(pumpctl) -> dict[str, Any]:
+    return pumpctl("bench", "show")
+
+
+def _log_all(pumpctl) -> list[dict[str, Any]]:
+    return pumpctl("log", "--since", "0")
+
+
+def _after(records: list[dict[str, Any]], seq: int) -> list[dict[str, Any]]:
+    return [r for r in records if r["seq"] > seq]
+
+
+# ---- (1) a power cut mid-therapy ---------------------------------------------------------------
+@pytest.mark.safety("SR-007", "SR-032")
+def test_power_cut_mid_therapy_restores_state_and_never_catches_up(rig, pumpctl):
+    rig()
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    prog = pumpctl("program", "show")["program"]
+    # 2 h = 8 save periods of 15 min from the program command: the state on flash is current.
+    pumpctl("bench", "advance", "2h")
+    before = pumpctl("status")
+    assert before["delivered_steps"] == 2 * STEPS_PER_H
+    assert _show(pumpctl)["head_steps"] == 2 * STEPS_PER_H
+    seq_before = before["log_seq"]
+
+    pumpctl("bench", "power-cycle", "--down", "2h")
+    after = pumpctl("status")
+    assert after["uptime_s"] == 0, "a new process: the firmware booted again"
+    assert after["wall"] == [DAY, MS0 + 4 * HOUR], "the wall clock moved on by the 2 h outage"
+    assert pumpctl("program", "show")["program"] == prog
+    assert after["state"] == "running" and after["rate_ug_per_day"] == RATE
+    for k in ("delivered_steps", "delivered_nl", "delivered_ug", "reservoir_nl"):
+        assert after[k] == before[k], (k, before[k], after[k])
+    assert after["alarms"] == []
+    # No catch-up burst at boot: the fresh bench process's head has not turned.
+    assert _show(pumpctl)["head_steps"] == 0
+
+    pumpctl("bench", "advance", "1h")
+    truth = _show(pumpctl)
+    st = pumpctl("status")
+    # The next hour moves what the program asks for now (200 steps), not the 400 missed on top.
+    assert abs(truth["head_steps"] - STEPS_PER_H) <= 1, truth["head_steps"]
+    assert truth["outlet_nl"] == truth["head_steps"] * STEP_NL
+    assert st["delivered_steps"] - before["delivered_steps"] == truth["head_steps"]
+    assert before["reservoir_nl"] - st["reservoir_nl"] == truth["head_steps"] * STEP_NL
+
+    new = _after(_log_all(pumpctl), seq_before)
+    types = [r["type"] for r in new]
+    assert types[:2] == ["power_on", "under_delivery"], types
+    pon, ud = new[0], new[1]
+    assert pon["data"]["cause"] == "power_on" and pon["data"]["selftest"] == []
+    assert ud["data"] == {"down_s": 7200, "missed_ug": RATE * 7200 // 86_400, "caught_up": False}
+    assert ud["data"]["missed_ug"] == 40
+    for r in (pon, ud):
+        assert r["wall"] == [DAY, MS0 + 4 * HOUR] and r["uptime"] == 0
+    assert [r["seq"] for r in new] == list(range(seq_before + 1, seq_before + 1 + len(new)))
+
+
+@pytest.mark.safety("SR-007", "SR-032")
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: counters are saved only every 15 min (services/persist.py SAVE_EVERY_MS); a power cut "
+    "between saves forgets what was delivered since (delivered decreases, reservoir accounting "
+    "rises) and the outage is measured from the last save, overstating down_s and missed_ug"))
+def test_power_cut_between_saves_keeps_delivered_and_measures_the_outage(rig, pumpctl):
+    rig()
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("bench", "advance", "2h10m")  # last save at 2h; 10 min (33 steps) since
+    before = pumpctl("status")
+    moved = _show(pumpctl)["head_steps"]
+    assert before["delivered_steps"] == moved == 433
+    pumpctl("bench", "power-cycle", "--down", "2h")
+    after = pumpctl("status")
+    ud = [r for r in _after(_log_all(pumpctl), before["log_seq"]) if r["type"] == "under_delivery"]
+    assert len(ud) == 1
+    # Measured today: delivered_steps 400 (33 forgotten), down_s 7800, missed_ug 43.
+    assert after["delivered_steps"] >= moved, (moved, after["delivered_steps"])
+    assert after["reservoir_nl"] <= before["reservoir_nl"]
+    assert abs(after["delivered_steps"] - moved) <= 1, "SR-032: accounting error at most one step"
+    assert 7200 <= ud[0]["data"]["down_s"] <= 7201, ud[0]["data"]
+
+
+# ---- (2) a power cut mid-bolus ----------------------------------------------------------------
+@pytest.mark.safety("SR-007", "SR-032")
+def test_power_cut_mid_bolus_cancels_the_bolus_without_catch_up(rig, pumpctl):
+    """What the firmware does: the running bolus is not part of the saved state, so a power cut
+    cancels it; after the reboot only the basal program runs (the rest of the bolus is neither
+    restarted nor completed)."""
+    rig()
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("bench", "advance", "15m")
+    pumpctl("bolus", "50", "--duration", "60m")  # 25 µL = 500 steps over 60 min, on top of basal
+    pumpctl("bench", "advance", "15m")  # a periodic save lands exactly here (30 min)
+    mid = pumpctl("status")
+    assert mid["bolus"] == {"kind": "clinician", "left_ug": 37}
+    # 30 min of basal (100 steps) + 15 min of the bolus (125 steps)
+    assert mid["delivered_steps"] == 225 == _show(pumpctl)["head_steps"]
+    seq_before = mid["log_seq"]
+
+    pumpctl("bench", "power-cycle", "--down", "1h")
+    after = pumpctl("status")
+    assert after["bolus"] is None, "the cut bolus is not resumed"
+    assert after["state"] == "running" and after["rate_ug_per_day"] == RATE
+    assert after["delivered_steps"] == mid["delivered_steps"]
+    assert after["dose_24h_ug"] == mid["dose_24h_ug"]
+    assert _show(pumpctl)["head_steps"] == 0
+
+    pumpctl("bench", "advance", "1h")
+    truth = _show(pumpctl)
+    # Basal only: 200 steps. Had the bolus resumed it would be 200 + 375, completed as a catch-up more.
+    assert abs(truth["head_steps"] - STEPS_PER_H) <= 1, truth["head_steps"]
+    st = pumpctl("status")
+    assert st["bolus"] is None
+    assert st["delivered_steps"] - mid["delivered_steps"] == truth["head_steps"]
+
+    new = _after(_log_all(pumpctl), seq_before)
+    assert [r["type"] for r in new][:2] == ["power_on", "under_delivery"]
+    assert not [r for r in new if r["type"] == "bolus"], "no bolus restarted after the reboot"
+    ud = new[1]["data"]
+    assert ud["caught_up"] is False and ud["down_s"] == 3600
+    assert ud["missed_ug"] >= RATE * 3600 // 86_400  # at least the basal missed (20 µg)
+
+
+@pytest.mark.safety("SR-007")
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a bolus cut by a power loss vanishes silently: app.py _log_outage() logs only the basal "
+    "missed (missed_ug 20 here); the 37 µg of the clinician bolus still to go is logged nowhere"))
+def test_bolus_cut_by_power_loss_is_logged_with_its_undelivered_dose(rig, pumpctl):
+    rig()
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("bench", "advance", "15m")
+    pumpctl("bolus", "50", "--duration", "60m")
+    pumpctl("bench", "advance", "15m")
+    left = pumpctl("status")["bolus"]["left_ug"]
+    seq = pumpctl("status")["log_seq"]
+    pumpctl("bench", "power-cycle", "--down", "1h")
+    new = _after(_log_all(pumpctl), seq)
+    basal_missed = RATE * 3600 // 86_400
+    logged = [r for r in new if r["type"] in ("under_delivery", "bolus")]
+    missed = sum(r["data"].get("missed_ug", 0) or 0 for r in logged)
+    cancelled = [r for r in logged if r["type"] == "bolus" and r["data"].get("outcome") in ("cancelled", "interrupted")]
+    assert missed >= basal_missed + left or cancelled, logged
+
+
+# ---- (3) 30 days: log and history against the outlet ---------------------------------------
+def test_thirty_days_history_and_log_match_the_outlet(rig, pumpctl):
+    rig()
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("bench", "advance", "30d")
+    st = pumpctl("status")
+    truth = _show(pumpctl)
+    assert st["wall"] == [DAY + 30, MS0]
+    assert truth["head_steps"] == st["delivered_steps"] == 30 * 24 * STEPS_PER_H
+    outlet_nl = truth["outlet_nl"]
+    assert outlet_nl == truth["head_steps"] * STEP_NL == 7_200_000
+
+    log = pumpctl("log")
+    assert [r["type"] for r in log] == ["power_on", "program"], "30 quiet days: nothing else happened"
+    assert [r["seq"] for r in log] == [1, 2] and st["log_seq"] == 2
+    assert log[1]["data"] == {"drug": "baclofen", "conc": CONC, "mode": "continuous", "daily_ug": RATE}
+    assert all(r["wall"] == [DAY, MS0] for r in log)
+    assert pumpctl("log") == [], "a second download fetches only what is new: nothing"
+
+    hours = pumpctl("history", "--days", "30")["hours"]
+    first_h = DAY * 24 + MS0 // HOUR
+    now_h = (DAY + 30) * 24 + MS0 // HOUR
+    assert [h["hour"] for h in hours] == list(range(first_h, now_h)), "every hour, oldest first, current one excluded"
+    full = hours[1:]
+    for h in full:
+        # Each closed hour: 200 steps = 10 µL = 20 µg.
+        assert round(h["delivered_ul"] * 1000) == STEPS_PER_H * STEP_NL, h
+        assert abs(h["delivered_ug"] - 20.0) < 1e-9, h
+        # The programmed figure is floored per minute (480 µg/day -> 333 ng/min): 19.98, not 20.
+        assert abs(h["programmed_ug"] - 20.0) <= 0.06, h
+    hist_nl = sum(round(h["delivered_ul"] * 1000) for h in hours)
+    # What history cannot hold yet: the current hour (10:00 to 10:30, 100 steps). The hourly
+    # accounting starts at the first minute's housekeeping, so the boot minute (3 steps) is
+    # missing too; each end is exact to one step.
+    current_nl = STEPS_PER_H // 2 * STEP_NL
+    boot_minute_nl = STEPS_PER_H * 60 // 3600 * STEP_NL
+    assert abs(outlet_nl - hist_nl - current_nl - boot_minute_nl) <= 2 * STEP_NL, (outlet_nl, hist_nl)
+    # One step per hour boundary at most, as the brief allows (720 boundaries): far inside.
+    assert abs(outlet_nl - hist_nl - current_nl) <= 720 * STEP_NL
+
+
+# ---- (4) a corrupted flash image ---------------------------------------------------------------
+def _stopped_image_with_therapy(rig, pumpctl) -> tuple[Path, dict[str, Any]]:
+    info = rig()
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("bench", "advance", "2h")
+    st = pumpctl("status")
+    benchmod.stop(info)  # a clean stop saves; the bench is now off
+    return Path(info.dir) / "flash.img", st
+
+
+@pytest.mark.safety("SR-033")
+def test_corrupted_state_on_flash_keeps_the_motor_stopped_with_high_alarms(rig, pumpctl):
+    img_path, before = _stopped_image_with_therapy(rig, pumpctl)
+    img = bytearray(img_path.read_bytes())
+    # Garbage over the payload of every copy of the state slots (magic PST1, 16-byte header):
+    # the checksum of every copy fails.
+    hits = [m.start() for m in re.finditer(b"PST1", bytes(img))]
+    assert len(hits) >= 2, "both state slots are on the image"
+    for at in hits:
+        for k in range(at + 16, at + 48):
+            img[k] ^= 0xA5
+    img_path.write_bytes(bytes(img))
+
+    benchmod.start(img_path.parent, lockstep=True, wall=WALL, fresh=False)
+    st = pumpctl("status")
+    codes = {a["code"]: a for a in st["alarms"]}
+    assert "SELF_TEST_FAILED" in codes and "MEMORY_CRITICAL" in codes, st["alarms"]
+    assert codes["SELF_TEST_FAILED"]["priority"] == "high" and codes["SELF_TEST_FAILED"]["state"] == "active"
+    assert codes["MEMORY_CRITICAL"]["priority"] == "high" and codes["MEMORY_CRITICAL"]["state"] == "active"
+    assert st["state"] == "stopped" and st["stop_reason"] == "self-test failed"
+    assert st["selftest"] == ["state checksum bad: no usable copy"]
+    assert pumpctl("program", "show")["program"] is None, "nothing from the bad state is used"
+    # Resuming is refused: the alarms hold the motor.
+    err = pumpctl("resume", ok=False)
+    assert err["error"]["code"] in ("STATE", "ALARM"), err
+    # 60 s: the head does not turn (at 480 µg/day it would step every 18 s). Kept under 2 min of
+    # high-priority sound: see the bench buzzer MemoryError in the report.
+    pumpctl("bench", "advance", "60s")
+    truth = _show(pumpctl)
+    assert truth["head_steps"] == 0 and truth["motor"]["enabled"] is False
+    log = _log_all(pumpctl)
+    pon = [r for r in log if r["type"] == "power_on"]
+    assert pon[-1]["data"]["selftest"] == ["state checksum bad: no usable copy"]
+    raised = {r["data"]["code"] for r in log if r["type"] == "alarm" and r["data"].get("ev") == "raise"}
+    assert {"SELF_TEST_FAILED", "MEMORY_CRITICAL"} <= raised
+    # The earlier records survived (the log is not the state): program before the cut.
+    assert [r["type"] for r in log][:2] == ["power_on", "program"]
+    assert before["delivered_steps"] == 400
+
+
+@pytest.mark.safety("SR-033")
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: when the flash image is unmountable, boards/sim/blockdev.py mount_lfs() formats it and "
+    "run.py sets board.formatted, but app.py boot() never looks at it: the pump boots as a new "
+    "pump (no program, reservoir assumed full at 20000 µL, empty log) with no alarm at all"))
+def test_unreadable_filesystem_raises_a_high_alarm(rig, pumpctl):
+    import random
+    img_path, before = _stopped_image_with_therapy(rig, pumpctl)
+    img = bytearray(img_path.read_bytes())
+    rng = random.Random(5)
+    used = [b for b in range(len(img) // 4096) if img[b * 4096:(b + 1) * 4096] != b"\xff" * 4096]
+    assert 0 in used and 1 in used
+    for b in used:  # every block the filesystem used, garbage
+        img[b * 4096:(b + 1) * 4096] = bytes(rng.randrange(256) for _ in range(4096))
+    img_path.write_bytes(bytes(img))
+    benchmod.start(img_path.parent, lockstep=True, wall=WALL, fresh=False)
+    st = pumpctl("status")
+    # Measured today: alarms [], selftest [], reservoir_ul 20000, log_seq 1, state stopped.
+    assert st["state"] == "stopped"
+    assert st["reservoir_ul"] != 20_000 or st["alarms"], "a wiped pump must not claim a full reservoir silently"
+    assert any(a["priority"] == "high" and a["code"] in ("SELF_TEST_FAILED", "MEMORY_CRITICAL") for a in st["alarms"]), st["alarms"]
+
+
+# ---- (5) every accepted command is in the log ----------------------------------------------
+@pytest.mark.safety("SR-034", "SR-002")
+def test_every_accepted_command_and_override_is_logged_with_seq_and_time(rig, pumpctl, tmp_path):
+    rig()
+    last = 0
+
+    def new_records(expect_types: list[str]) -> list[dict[str, Any]]:
+        nonlocal last
+        recs = pumpctl("log")  # only what is new since the previous download
+        assert recs, "nothing was logged"
+        seqs = [r["seq"] for r in recs]
+        assert seqs == list(range(last + 1, last + 1 + len(recs))), (last, seqs)
+        last = seqs[-1]
+        for r in recs:
+            assert r["wall"] is not None and len(r["wall"]) == 2 and isinstance(r["uptime"], int)
+        types = [r["type"] for r in recs]
+        for t in expect_types:
+            assert t in types, (t, types)
+        return recs
+
+    new_records(["power_on"])
+    # A program over the daily soft limit (800 µg/day) with the override confirmed.
+    prog = tmp_path / "over.toml"
+    prog.write_text('drug = "baclofen"\nconcentration_ug_per_ml = 2000\nmode = "continuous"\n'
+                    'rate_ug_per_day = 900\noverrides = ["daily_dose"]\n')
+    done = pumpctl("program", "set", str(prog), "--yes")
+    assert done["overrides_used"] == ["daily_dose"]
+    recs = new_records(["program", "override"])
+    p = [r for r in recs if r["type"] == "program"][0]
+    assert p["data"] == {"drug": "baclofen", "conc": 2000, "mode": "continuous", "daily_ug": 900}
+    assert [r for r in recs if r["type"] == "override"][0]["data"] == {"limit": "daily_dose", "drug": "baclofen"}
+
+    pumpctl("bench", "advance", "10m")
+    pumpctl("bolus", "150", "--duration", "10m", "--override", "bolus_dose")  # soft 100, hard 200
+    b = [r for r in new_records(["bolus"]) if r["type"] == "bolus"][0]
+    assert b["data"]["dose_ug"] == 150 and b["data"]["outcome"] == "started"
+    assert b["data"]["overrides"] == ["bolus_dose"], "the override travels with the bolus record"
+    t_bolus = b["uptime"]
+    assert t_bolus == 600
+
+    pumpctl("bench", "advance", "20m")
+    pumpctl("refill", "--withdrawn-ul", "19900", "--volume-ul", "20000")
+    r = [x for x in new_records(["refill"]) if x["type"] == "refill"][0]
+    assert r["data"]["volume_ul"] == 20000 and r["data"]["withdrawn_ul"] == 19900
+    assert r["uptime"] == 1800
+
+    pumpctl("settings", "--low-reservoir-ul", "3000", "--stopped-alarm-h", "24")
+    s = [x for x in new_records(["settings"]) if x["type"] == "settings"][0]
+    assert s["data"] == {"low_reservoir_ul": 3000, "stopped_alarm_h": 24}
+
+    pumpctl("time", "sync", "--at", "2026-11-01T08:00:00")
+    c = [x for x in new_records(["clock_set"]) if x["type"] == "clock_set"][0]
+    assert c["data"]["day"] == 9801 and c["data"]["ms"] == 8 * HOUR
+    assert c["data"]["was"] == [DAY, MS0 + 1800 * 1000]
+    assert c["wall"] == [9801, 8 * HOUR]
+
+    pumpctl("stop")
+    new_records(["stop"])
+    cal = pumpctl("calibrate", "--volume-ul", "500", "--minutes", "10", "--mass-mg", "505")
+    recs = new_records(["calibration_run", "calibration"])
+    k = [x for x in recs if x["type"] == "calibration"][0]
+    assert k["data"]["pl_per_step"] == cal["pl_per_step"] and k["data"]["was"] == 50_000
+    pumpctl("resume")
+    new_records(["resume"])
+
+    pumpctl("alarms", "test")
+    pumpctl("bench", "advance", "10s")
+    pumpctl("alarms", "pause", "1m")
+    recs = new_records(["alarm"])
+    evs = [(x["data"]["code"], x["data"]["ev"]) for x in recs if x["type"] == "alarm" and "code" in x["data"]]
+    assert ("ALARM_TEST", "raise") in evs, evs
+    assert any(x["type"] == "alarm" and x["data"].get("ev") == "pause" for x in recs), recs
+
+    # Nothing accepted went unlogged: the device's last seq is what the host has.
+    assert pumpctl("status")["log_seq"] == last
+    assert pumpctl("log") == []
