@@ -360,7 +360,7 @@ class Generator:
             p["patient_bolus"] = r.choice(({"dose_ug": 10 ** 40}, {"dose_ug": -5, "lockout_min": 0}, "yes", [1]))
             p["rate_ug_per_day"] = 10 ** 40  # whatever patient_bolus looks like, this cannot pass
         else:
-            p = r.choice((None, [], "continuous", 500, {"": 0}, {"drug": {"drug": "baclofen"}}))
+            p = r.choice((None, [], "continuous", 500, {"": 0}, {"drug": {"drug": "baclofen"}}))  # type: ignore[arg-type]
         s = self.seq()
         c = r.choice(("program_set", "program_check"))
         return frames.encode_body(jbody({"s": s, "c": c, "a": {"program": p}})), s
@@ -753,7 +753,9 @@ def _snapshot(dev: Device, info: benchmod.BenchInfo) -> dict:
 
 
 def _refusal(rep: dict) -> tuple[str, str]:
-    e = rep.get("e") if isinstance(rep.get("e"), dict) else {}
+    e = rep.get("e")
+    if not isinstance(e, dict):
+        e = {}
     return str(e.get("code")), str(e.get("msg"))
 
 
@@ -808,8 +810,45 @@ def _log_types(dev: Device, info: benchmod.BenchInfo, res: Result, since: int, m
     return types
 
 
+def _isolate(gen: Generator, wire: Wire, dev: Device, res: Result, before: dict, n_frames: int,
+             span: tuple[int, int], out: Any) -> None:
+    """Replay frames span[0]..span[1] of the campaign one at a time, each followed by a status
+    request, and name every frame after which a bug reply or a new alarm appeared."""
+    a, b = span
+    alarms = set(before["alarms"])
+    for i in range(b + 1):
+        if res.therapy_included and i >= n_frames // 2:
+            gen.bad_macs = True
+        cat, data, _ = gen.next()
+        if i < a:
+            continue
+        res.sent[cat] += 1
+        res.bytes_sent += len(data)
+        res.replies_expected += expected_replies(data) + 1
+        wire.write(data)
+        st = wire.request({"s": dev.seq(), "c": "status"}, timeout=30,
+                          accept=lambda r: r.get("ok") is True and "delivered_steps" in (r.get("d") or {}))
+        res.checks_total += 1
+        res.checks_passed += 1
+        now = {str(x.get("code")) for x in (st.get("d") or {}).get("alarms") or [] if isinstance(x, dict)}
+        found = []
+        if wire.bug_replies:
+            found.append(f"bug reply {wire.bug_replies[0][0].get('e')}")
+            wire.bug_replies.clear()
+        if "AUTH_LOCKED" in now - alarms:  # the designed answer to repeated wrong MACs
+            print(f"frame {i} ({cat}) locked authentication (expected): {data[:200]!r}", file=out, flush=True)
+        if now - alarms - {"AUTH_LOCKED"}:
+            found.append(f"new alarm {sorted(now - alarms - {'AUTH_LOCKED'})}")
+        alarms |= now
+        if found:
+            msg = f"frame {i} ({cat}): {', '.join(found)}: {data[:400]!r}"
+            res.failures.append(msg)
+            print(msg, file=out, flush=True)
+
+
 def run(seed: int, n_frames: int, batch: int = 64, check_every: int = 500, out: Any = None,
-        keep_dir: bool = False) -> Result:
+        keep_dir: bool = False, progress: bool = False,
+        isolate: Optional[tuple[int, int]] = None) -> Result:
     """One campaign on a fresh bench. Returns the Result (its table() is the report)."""
     out = out or sys.stdout
     res = Result(seed)
@@ -862,6 +901,10 @@ def run(seed: int, n_frames: int, batch: int = 64, check_every: int = 500, out: 
         i = 0
         next_check = check_every
         prev_check = 0
+        if isolate is not None:
+            _isolate(gen, wire, dev, res, before, n_frames, isolate, out)
+            i = n_frames  # the main loop has nothing left to do
+            res.frames = isolate[1] - isolate[0] + 1
         while i < n_frames:
             chunk = []
             if res.therapy_included and i >= n_frames // 2:
@@ -902,15 +945,20 @@ def run(seed: int, n_frames: int, batch: int = 64, check_every: int = 500, out: 
                     wire.bug_replies.clear()
                 recent.clear()
                 prev_check = i
+                if progress and (i // check_every) % max(1, 10_000 // check_every) == 0:
+                    el = time.monotonic() - t0
+                    print(f"  {i} frames, {res.checks_passed}/{res.checks_total} status checks, {i / el:.0f} frames/s",
+                          file=out, flush=True)
         res.fuzz_s = time.monotonic() - t0
         wire.drain(0.3)
         wire.counting = False
-        res.frames = i
+        if isolate is None:
+            res.frames = i
         res.codes = wire.codes
         res.replies_ok = wire.replies_ok
 
         got = res.replies_ok + sum(res.codes.values())
-        if got != res.replies_expected:
+        if got != res.replies_expected and isolate is None:
             res.failures.append(f"{res.replies_expected} replies owed (one per frame line), {got} received")
 
         # -- afterwards: alive, answering, nothing changed
@@ -1001,6 +1049,16 @@ def run(seed: int, n_frames: int, batch: int = 64, check_every: int = 500, out: 
     return res
 
 
+class _DummySigner:
+    """Stands in for the bench's keys when only showing a frame: same content, dummy MAC."""
+    counter = 0
+
+    def sign(self, obj: dict) -> tuple[bytes, str]:
+        self.counter += 1
+        body = frames.body_bytes(dict(obj, r="clinician", n=self.counter, d="DUMMY"))
+        return body, "0" * 64
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description="Fuzz the firmware's programmer link on a virtual bench (never for human use).")
     ap.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, printed)")
@@ -1009,22 +1067,38 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--check-every", type=int, default=500, help="a valid status request every K frames (default 500)")
     ap.add_argument("--show-frame", type=int, default=None, metavar="I",
                     help="print frame I of this seed (with --therapy) and exit")
-    ap.add_argument("--therapy", choices=("on", "off"), default="off",
-                    help="for --show-frame: whether the run included unsigned therapy commands")
+    ap.add_argument("--therapy", choices=("on", "off"), default="on",
+                    help="for --show-frame: whether the run included unsigned therapy commands (see its table)")
+    ap.add_argument("--signed", choices=("on", "off"), default="on",
+                    help="for --show-frame: whether the run sent signed hostile frames (MACs shown are dummies)")
     ap.add_argument("--keep", action="store_true", help="keep the bench directory")
+    ap.add_argument("--isolate", metavar="A:B", default=None,
+                    help="same setup and frames, but send only frames A..B, one at a time, each followed by a "
+                         "status request, naming each frame after which a bug reply or a new alarm appears")
     a = ap.parse_args(argv)
     for name in ("frames", "batch", "check_every"):
         if getattr(a, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 31)
     if a.show_frame is not None:
-        gen = Generator(seed, a.therapy == "on")
+        gen = Generator(seed, a.therapy == "on", _DummySigner() if a.signed == "on" else None)  # type: ignore[arg-type]
         for j in range(a.show_frame + 1):
+            if a.therapy == "on" and j >= a.frames // 2:
+                gen.bad_macs = True
             cat, data, _ = gen.next()
         print(f"seed {seed} frame {a.show_frame}: {cat} {data!r}")
         return 0
     print(f"fuzzing the link: seed {seed}, {a.frames} frames, batches of {a.batch}", flush=True)
-    res = run(seed, a.frames, a.batch, a.check_every, keep_dir=a.keep)
+    span = None
+    if a.isolate:
+        try:
+            lo, hi = (int(x) for x in a.isolate.split(":"))
+        except ValueError:
+            ap.error(f"--isolate wants A:B (two frame numbers), not {a.isolate!r}")
+        if not 0 <= lo <= hi < a.frames:
+            ap.error(f"--isolate {a.isolate}: need 0 <= A <= B < --frames ({a.frames})")
+        span = (lo, hi)
+    res = run(seed, a.frames, a.batch, a.check_every, keep_dir=a.keep, progress=True, isolate=span)
     print(res.table())
     return 0 if res.ok else 1
 
