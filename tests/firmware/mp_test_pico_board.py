@@ -6,7 +6,7 @@ machine, rp2 = fakes.install()  # before any pico import: they bind machine/rp2 
 
 import asyncio
 import micropython
-from mptest import eq, raises
+from mptest import eq, raises, req
 from pico import pins
 from pico import stepper as stepper_mod
 from pico.stepper import Stepper
@@ -595,6 +595,7 @@ def _run(a, t, ms, sm=None, cap=1000):
     return pulses
 
 
+@req("SR-008")
 def test_continuous_program_gives_step_pulses_at_the_mean_rate():
     from core import program as programs
     from core.druglib import LIBRARY
@@ -632,3 +633,28 @@ def test_empty_reservoir_alarm_sounds_its_pattern_on_the_buzzer_pin():
     eq(machine.state(pins.LED_RED).writes.count(1) >= 1, True, "red LED lit")
     eq([x["code"] for x in a.alarms.active()], ["RESERVOIR_EMPTY"])
     eq(rp2.MACHINES[0].words, [], "no step pulses from an empty reservoir")
+
+
+def test_button_press_gives_a_patient_bolus_request_through_the_app():
+    from core import program as programs
+    from core.druglib import LIBRARY
+    a, b, t = _app_on_pico(20000)
+    prog = programs.parse({"drug": "water", "concentration_ug_per_ml": 1000, "mode": "continuous",
+                           "rate_ug_per_day": 1440, "patient_bolus": {"dose_ug": 100, "duration_min": 5,
+                                                                       "max_per_24h": 4, "lockout_min": 30}}, LIBRARY)
+    a.pump.set_program(prog, LIBRARY.max24_ug("water"))
+    a.pump.tick(31 * 60_000)  # past the lockout that follows programming
+    events = []
+    a.event = lambda kind, data=None: events.append((kind, data))
+
+    async def main():
+        task = asyncio.create_task(a.button_loop())
+        await asyncio.sleep_ms(0)
+        machine.fire(pins.BUTTON, 0)  # the patient presses the button
+        for _ in range(5):
+            await asyncio.sleep_ms(0)
+        task.cancel()
+    asyncio.run(main())
+    eq(a.pump.bolus_kind, "patient")
+    eq([e[1]["outcome"] for e in events if e[0] == "patient_bolus"], ["delivered"])
+    eq(events[0][1]["src"], "button")
