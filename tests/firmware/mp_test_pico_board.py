@@ -658,3 +658,32 @@ def test_button_press_gives_a_patient_bolus_request_through_the_app():
     eq(a.pump.bolus_kind, "patient")
     eq([e[1]["outcome"] for e in events if e[0] == "patient_bolus"], ["delivered"])
     eq(events[0][1]["src"], "button")
+
+
+@req("SR-008")
+def test_ctrl_c_mid_move_leaves_the_driver_disabled():
+    import app as app_mod
+    fakes.reset()
+    machine.ADC_VALUES[pins.BATTERY_ADC] = 40000
+
+    class CtrlCPort:
+        def __init__(self):
+            self.board = None
+
+        async def read(self):
+            self.board.motor.move(500)  # the motor is moving when Ctrl-C arrives
+            eq(machine.state(pins.EN).level, 0, "EN asserted while moving")
+            raise KeyboardInterrupt
+
+        def write(self, b):
+            return len(b)
+    port = CtrlCPort()
+    b = board_mod.PicoBoard(port=port)
+    port.board = b
+    b.storage_root = None  # no flash writes from a unit test
+    try:
+        app_mod.run(b)
+    except KeyboardInterrupt:
+        pass
+    eq(machine.state(pins.EN).level, 1, "EN released after Ctrl-C")
+    eq(b.motor.pending(), 0)

@@ -237,3 +237,21 @@ def test_clock_changes_never_repeat_a_periodic_bolus_or_catch_up():
     before = pump.steps_total.value()
     pump.tick(60_000)
     assert pump.steps_total.value() - before <= 2
+
+
+@req("SR-038")
+def test_clock_changes_neither_shorten_nor_lengthen_lockout_or_window():
+    d = {"drug": "baclofen", "concentration_ug_per_ml": 500, "mode": "continuous", "rate_ug_per_day": 200,
+         "patient_bolus": {"dose_ug": 10, "duration_min": 5, "max_per_24h": 2, "lockout_min": 60}}
+    pump, prog = make(d)
+    pump.tick(61 * 60_000)
+    eq(pump.patient_bolus()[0], "delivered")
+    total = pump.rolling.total_ug(pump.up_s)
+    pump.set_wall(9001, 0)  # the clock jumps a day forward
+    eq(pump.patient_bolus()[0], "refused_lockout")
+    eq(pump.rolling.total_ug(pump.up_s), total)
+    pump.set_wall(8990, 0)  # and far back
+    pump.tick(30 * 60_000)
+    eq(pump.patient_bolus()[0], "refused_lockout")  # 30 of 60 min elapsed, whatever the clock says
+    pump.tick(31 * 60_000)
+    eq(pump.patient_bolus()[0], "delivered")
