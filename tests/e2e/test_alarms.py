@@ -545,3 +545,18 @@ def test_alarm_test_plays_high_medium_and_low_and_is_logged(bench, pumpctl):
     assert show(info)["buzzer_hz"] == 0 and pumpctl("status")["alarms"] == []
     evs = alarm_log(pumpctl)
     assert len(logged(evs, "raise", "ALARM_TEST")) == 1 and len(logged(evs, "clear", "ALARM_TEST")) == 1
+
+
+@pytest.mark.xfail(strict=True, reason="commands.bolus: a bolus refused by the 24 h maximum (LIMIT_24H) is not written to the event log")
+@pytest.mark.safety("SR-003")
+def test_a_bolus_refused_by_the_24h_maximum_is_logged(bench, pumpctl):
+    info = bench()
+    pumpctl("program", "continuous", "800", "--concentration", "2000")
+    for _ in range(7):
+        pumpctl("bolus", "200", "--override", "bolus_dose", "--duration", "1m")
+        advance(info, 2 * MIN)
+    err = pumpctl("bolus", "200", "--override", "bolus_dose", "--duration", "1m", ok=False)
+    assert err["error"]["code"] == "LIMIT_24H"
+    recs = pumpctl("log", "--since", "0")
+    assert any(r["type"] == "bolus" and r["data"].get("outcome", "").startswith("refused") for r in recs), \
+        [(r["type"], r["data"]) for r in recs[-3:]]
