@@ -991,17 +991,18 @@ def run(seed: int, n_frames: int, batch: int = 64, check_every: int = 500, out: 
                 after_b = _log_bounds(dev, info, res, lift=True)
                 assert after_b is not None
                 first1, last1 = after_b
-                types = _log_types(dev, info, res, last0)
                 res.log_new = last1 - last0
-                res.notes.append(f"log: {last1 - last0} new records {dict(types)}")
-                bad = [t for t in types if THERAPY_LOG.search(t) and not re.search(r"auth|fail|refus|denied|reject", t)]
-                if bad:
-                    res.failures.append(f"log shows therapy or settings events during fuzzing: {bad}")
+                res.notes.append(f"log: seq {first0}..{last0} before, {first1}..{last1} after")
                 if last0 and first1 > last0:
                     res.failures.append(f"the log lost every record from before the fuzz (first seq {first0} -> {first1}, "
                                         f"last before {last0}): a flood of refusals wipes the event history")
                 elif first1 > first0:
                     res.notes.append(f"log ring dropped records {first0}..{first1 - 1} during the fuzz")
+                types = _log_types(dev, info, res, last0)
+                res.notes.append(f"log: {last1 - last0} new records {dict(types)}")
+                bad = [t for t in types if THERAPY_LOG.search(t) and not re.search(r"auth|fail|refus|denied|reject", t)]
+                if bad:
+                    res.failures.append(f"log shows therapy or settings events during fuzzing: {bad}")
             except FuzzFailure as e:  # the remaining checks still run
                 res.failures.append(f"log check: {e}")
         if wire.garbled:
