@@ -25,6 +25,7 @@ _MINUTE_MS = 60_000
 # ADC or the bench's battery fault stands in for a draining cell.
 BATTERY_ERI_MV = 3_300
 BATTERY_EOS_MV = 3_000
+BATTERY_HYST_MV = 50  # a reading must rise this far past a threshold before its alarm clears
 
 
 class App:
@@ -259,9 +260,15 @@ class App:
             if self.alarms.raise_alarm("BATTERY_EOS", now):
                 self.event("battery", {"mv": mv, "level": "end_of_service"})
                 self.save()
-        elif mv <= BATTERY_ERI_MV:
+        elif mv > BATTERY_EOS_MV + BATTERY_HYST_MV:
+            self.alarms.clear("BATTERY_EOS", now)  # a new cell: the clinician may resume
+        if BATTERY_EOS_MV < mv <= BATTERY_ERI_MV:  # at end of service EOS says it all
             if self.alarms.raise_alarm("BATTERY_ERI", now):
                 self.event("battery", {"mv": mv, "level": "elective_replacement"})
+        elif mv > BATTERY_ERI_MV + BATTERY_HYST_MV:
+            self.alarms.clear("BATTERY_ERI", now)
+        if self.auth is not None and self.auth.locked_ms(self.clock.ticks()) == 0:
+            self.alarms.clear("AUTH_LOCKED", now)
         w = self.clock.wall()
         if w is None:
             self.alarms.raise_alarm("CLOCK_NOT_SET", now)
@@ -281,8 +288,13 @@ class App:
             self.alarms.clear("STOPPED_TOO_LONG", now)
         if not self.pump.reservoir.low():
             self.alarms.clear("RESERVOIR_LOW", now)
-        if self.board.motor.stalled() and self.pump.state == RUNNING:
-            self.occlusion()
+        if self.board.motor.stalled():
+            if self.pump.state == RUNNING:
+                self.occlusion()
+        elif self.alarms.state("OCCLUSION") is not None:
+            # The head moves freely again: the cause is gone (the alarm stays latched until
+            # acknowledged), and the clinician may resume.
+            self.alarms.clear("OCCLUSION", now)
 
     def _drain_alarm_events(self):
         evs = self.alarms.drain_events()
@@ -320,7 +332,13 @@ class App:
     async def control_loop(self):
         sup = self.supervisor
         while True:
-            self.sync()
+            try:
+                self.sync()
+            except Exception as e:  # fail safe: a fault in the tick stops the motor, loudly
+                self.pump.stop("internal error")
+                self.board.motor.enable(False)
+                self.alarms.raise_alarm("SELF_TEST_FAILED", self.pump.up_s)
+                self.event("internal_error", {"where": "control", "error": repr(e)[:60]})
             sup.check_in(0)
             f = gc.mem_free()  # allocation-free: tracks the heap's low-water mark
             if f < self.min_free:

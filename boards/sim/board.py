@@ -39,11 +39,17 @@ class SimScale:
 
 
 class SimBuzzer:
+    """Records buzzer edges (virtual ms, Hz) in a fixed ring, so a long alarm cannot grow the
+    bench's heap."""
+
+    SIZE = 256
+
     def __init__(self, clock):
         self.clock = clock
         self.hz = 0
-        self.timeline = []  # (virtual ms, hz) edges, kept short
-        self.max_edges = 256  # a short recent history: the bench runs at a Pico-sized heap
+        self._t = [0] * self.SIZE
+        self._f = [0] * self.SIZE
+        self._n = 0  # edges ever recorded
 
     def tone(self, hz):
         if hz != self.hz:
@@ -56,9 +62,17 @@ class SimBuzzer:
             self._edge()
 
     def _edge(self):
-        self.timeline.append((self.clock.now_ms(), self.hz))
-        if len(self.timeline) > self.max_edges:
-            self.timeline.pop(0)
+        i = self._n % self.SIZE
+        self._t[i] = self.clock.now_ms()
+        self._f[i] = self.hz
+        self._n += 1
+
+    @property
+    def timeline(self):
+        """The recorded edges, oldest first (at most SIZE)."""
+        n = self._n
+        start = n - self.SIZE if n > self.SIZE else 0
+        return [(self._t[i % self.SIZE], self._f[i % self.SIZE]) for i in range(start, n)]
 
 
 class SimLeds:
@@ -75,8 +89,8 @@ class SimWatchdog:
     """The RP2040 watchdog in virtual time. Fed by the firmware's supervisor; if it starves for
     timeout_ms of board time the bench resets the firmware (run.py boots it again)."""
 
-    feed_ms = 60_000  # the bench feeds less often than a Pico so lockstep days stay fast
-    timeout_ms = 180_000
+    feed_ms = 30_000  # the bench feeds less often than a Pico so lockstep days stay fast
+    timeout_ms = 90_000
 
     def __init__(self, clock):
         import asyncio

@@ -60,8 +60,9 @@ class SimClock:
             # Fault injection: the first task (the firmware's control loop) hangs for good.
             sleeper.waiting = True
             sleeper.deadline = None
-            while True:
-                await asyncio.sleep_ms(1000)
+            while True:  # swallow every kick, so the bench still sees the firmware as idle
+                sleeper.flag.clear()
+                await sleeper.flag.wait()
         if self.lockstep:
             sleeper.deadline = self._v + ms
             sleeper.waiting = True

@@ -189,7 +189,12 @@ class Commands:
         if p is None:
             raise CommandError("STATE", "there is no program: a bolus needs a running program")
         used = LIBRARY.check_bolus(p.drug, dose, "clinician", overrides)
-        a.pump.start_bolus("clinician", dose, dur)
+        try:
+            a.pump.start_bolus("clinician", dose, dur)
+        except PumpError as e:
+            # Every refusal of a bolus is logged (the 24 h maximum above all).
+            a.event("bolus", {"kind": "clinician", "dose_ug": dose, "outcome": "refused", "code": e.code})
+            raise
         a.event("bolus", {"kind": "clinician", "dose_ug": dose, "min": dur, "outcome": "started", "overrides": list(used)})
         a.changed()
         return {"kind": "clinician", "dose_ug": dose, "duration_min": dur, "overrides_used": list(used)}
