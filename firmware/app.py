@@ -160,11 +160,19 @@ class App:
         if self.log is None:
             return 0
         w = self.clock.wall()
+        wall = (w[0], w[1]) if w else None
         try:
-            return self.log.append(kind, data, (w[0], w[1]) if w else None, self.pump.up_s)
+            return self.log.append(kind, data, wall, self.pump.up_s)
+        except ValueError:
+            # A record too big or of a shape the log refuses: keep the fact, drop the detail.
+            try:
+                return self.log.append(kind, {"truncated": True}, wall, self.pump.up_s)
+            except Exception:
+                pass
         except Exception:
-            self.alarms.raise_alarm("MEMORY_ERROR", self.pump.up_s)
-            return 0
+            pass
+        self.alarms.raise_alarm("MEMORY_ERROR", self.pump.up_s)  # the flash refused a write
+        return 0
 
     def save(self):
         if self.store is None or "SELF_TEST_FAILED" in [a["code"] for a in self.alarms.active()]:

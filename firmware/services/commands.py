@@ -45,7 +45,7 @@ class Commands:
             return role
         except AuthError as e:
             r = req.get("r") if isinstance(req, dict) else None
-            self.app.event("auth_fail", {"code": e.code, "cmd": cmd[:24], "role": r if isinstance(r, str) else None})
+            self.app.event("auth_fail", {"code": e.code, "cmd": cmd[:24], "role": r[:12] if isinstance(r, str) else None})
             if e.lock_engaged:
                 self.app.alarms.raise_alarm("AUTH_LOCKED", self.app.pump.up_s)
             raise CommandError(e.code, e.msg)
