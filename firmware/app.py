@@ -96,6 +96,8 @@ class App:
                 self.selftest.append("state unreadable: %r" % (e,))
             if self.log is not None and self.log.corrupt:
                 self.alarms.raise_alarm("MEMORY_ERROR", 0)
+        if getattr(b, "lost_data", False):
+            self.selftest.append("storage unreadable: the flash held data littlefs could not mount")
         try:
             LIBRARY.verify()
         except Exception as e:
@@ -116,6 +118,8 @@ class App:
         w = self.clock.wall()
         if w is not None:
             self.pump.set_wall(w[0], w[1])
+            if self._hours is not None:
+                self._hours.start(self.pump.day * 24 + self.pump.ms // _HOUR_MS, self.pump)
         self.event("power_on", {"cause": cause, "fw": VERSION, "selftest": self.selftest[:3]})
         if cause == "watchdog":
             self.alarms.raise_alarm("WATCHDOG_RESET", 0)
@@ -139,6 +143,10 @@ class App:
                 self.pump.stop(e.msg)
         elif was == STOPPED and self.pump.program is not None:
             self.pump.stop(state.get("stop_reason") or "stopped before the reset")
+        if state and state.get("bolus"):
+            kind, left = state["bolus"]
+            # A bolus cut by the reset is not resumed (no catch-up); what it did not give is logged.
+            self.event("bolus", {"kind": kind, "outcome": "interrupted", "left_ug": left})
 
     def _log_outage(self, state):
         """Delivery missed while the pump was down is logged, never caught up."""

@@ -60,7 +60,11 @@ def _storage(o, board):
         return
     from sim.blockdev import FileBlockDev, mount_lfs
     bdev = FileBlockDev(o["flash"])
+    probe = bytearray(bdev.block_size)
+    bdev.readblocks(0, probe)
+    had_data = any(x != 0xFF for x in probe)
     formatted = mount_lfs(bdev, "/data")
+    board.lost_data = formatted and had_data  # a wrecked filesystem, not a blank flash
     board.storage_root = "/data"
     board.flash = bdev
     board.formatted = formatted

@@ -501,7 +501,13 @@ class Pump:
         if self.bolus_kind is not None:
             units -= self.bolus.da
         if units <= 0:
-            return 0
+            # The two remainders add up to a quantum but neither holds one: the next whole
+            # quantum of either source is the earliest anything can happen (never 0: no spin).
+            a = self.basal.ms_to_q(1)
+            b = self.bolus.ms_to_q(1) if self.bolus_kind is not None else -1
+            if a < 0 or (0 <= b < a):
+                a = b
+            return a if a > 0 else 1
         return (units + rate - 1) // rate
 
     def next_wake_ms(self):

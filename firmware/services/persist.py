@@ -38,6 +38,7 @@ def snapshot(app):
         "wall": [w[0], w[1]] if w else None,
         "refill_day": app.refill_day,
         "pb": [p._pb_day, p._pb_min],
+        "bolus": [p.bolus_kind, p.bolus_left_q // 1_600_000] if p.bolus_kind else None,
     }
 
 
@@ -123,9 +124,10 @@ def programmed_ng_for_hour(prog, hour_of_day):
     """Dose the program asks for in one hour of the day, in ng (basal + periodic boluses)."""
     if prog is None or prog.mode == "stopped":
         return 0
-    ng = 0
+    x = 0  # µg/day summed over the hour's minutes; one division at the end keeps it exact
     for m in range(hour_of_day * 60, hour_of_day * 60 + 60):
-        ng += prog.rate_at(m) * 60_000 // 86_400  # µg/day over one minute, in ng
+        x += prog.rate_at(m)
+    ng = x * 1000 // 1440
     for t, dose, dur in prog.periodic:
         if hour_of_day * 60 <= t < hour_of_day * 60 + 60:
             ng += dose * 1000

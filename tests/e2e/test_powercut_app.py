@@ -164,6 +164,8 @@ def _run(p: Rig, rng: random.Random) -> dict[str, Any]:
             elif r["type"] == "bolus" and r["data"].get("kind") == "clinician":
                 if r["data"].get("outcome") == "started":
                     got.append(("bolus", r["data"]["dose_ug"]))
+                elif r["data"].get("outcome") == "interrupted":
+                    pass  # a bolus cut by the power loss: logged at boot, never resumed
                 elif len(refused_logged) < len(refused):  # a refusal may be logged, never as started
                     refused_logged.append(r["data"].get("outcome"))
             elif r["type"] == "refill":
@@ -217,10 +219,6 @@ def test_delivered_never_decreases_and_accounting_stays_within_one_step(campaign
     assert all(d <= 1 for _, d in lost), f"steps forgotten per cut (cycle, steps): {lost}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: core/pump.py ms_to_next_step() adds the basal and bolus remainders (basal.da + bolus.da) "
-    "and returns 0 when they reach one quantum together although neither integrator has one; "
-    "tick(0) then delivers nothing and the control loop wakes at 0 ms forever (lockstep hangs)"))
 def test_a_bolus_never_makes_the_control_loop_spin(tmp_path_factory):
     base = tmp_path_factory.mktemp("spin")
     with pytest.MonkeyPatch.context() as mp:
