@@ -848,7 +848,7 @@ def _isolate(gen: Generator, wire: Wire, dev: Device, res: Result, before: dict,
 
 def run(seed: int, n_frames: int, batch: int = 64, check_every: int = 500, out: Any = None,
         keep_dir: bool = False, progress: bool = False,
-        isolate: Optional[tuple[int, int]] = None) -> Result:
+        isolate: Optional[tuple[int, int]] = None, heap: Optional[str] = None) -> Result:
     """One campaign on a fresh bench. Returns the Result (its table() is the report)."""
     out = out or sys.stdout
     res = Result(seed)
@@ -860,7 +860,8 @@ def run(seed: int, n_frames: int, batch: int = 64, check_every: int = 500, out: 
     wire = None
     dev = None
     try:
-        info = benchmod.start(tmp / "bench", lockstep=True)
+        kw: dict[str, Any] = {"heap": heap} if heap else {}
+        info = benchmod.start(tmp / "bench", lockstep=True, **kw)
         log_path = info.dir / "bench.log"
         wire = Wire(info.port)
         wire.drain(0.2)  # the banner
@@ -1073,6 +1074,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--signed", choices=("on", "off"), default="on",
                     help="for --show-frame: whether the run sent signed hostile frames (MACs shown are dummies)")
     ap.add_argument("--keep", action="store_true", help="keep the bench directory")
+    ap.add_argument("--heap", default=None, help="MicroPython heap of the bench, e.g. 192K (default: the bench's own)")
     ap.add_argument("--isolate", metavar="A:B", default=None,
                     help="same setup and frames, but send only frames A..B, one at a time, each followed by a "
                          "status request, naming each frame after which a bug reply or a new alarm appears")
@@ -1089,7 +1091,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             cat, data, _ = gen.next()
         print(f"seed {seed} frame {a.show_frame}: {cat} {data!r}")
         return 0
-    print(f"fuzzing the link: seed {seed}, {a.frames} frames, batches of {a.batch}", flush=True)
+    print(f"fuzzing the link: seed {seed}, {a.frames} frames, batches of {a.batch}"
+          + (f", heap {a.heap}" if a.heap else ""), flush=True)
     span = None
     if a.isolate:
         try:
@@ -1099,7 +1102,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not 0 <= lo <= hi < a.frames:
             ap.error(f"--isolate {a.isolate}: need 0 <= A <= B < --frames ({a.frames})")
         span = (lo, hi)
-    res = run(seed, a.frames, a.batch, a.check_every, keep_dir=a.keep, progress=True, isolate=span)
+    res = run(seed, a.frames, a.batch, a.check_every, keep_dir=a.keep, progress=True, isolate=span, heap=a.heap)
     print(res.table())
     return 0 if res.ok else 1
 
