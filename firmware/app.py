@@ -40,6 +40,7 @@ class App:
         self._last = self.clock.ticks()
         self._lines = []
         self.assembler = link.LineAssembler()
+        self._link_reset = link.encode({"s": None, "ok": False, "e": {"code": "LINK_RESET", "msg": "link reset after an internal error"}})
         self.boot_mem = 0
         self.min_free = 1 << 30
         self.calibrated = board.name == "sim"  # the bench's nominal calibration is known
@@ -377,10 +378,11 @@ class App:
                     if reply:
                         port.write(reply)
             except Exception:  # the link restarts; therapy never sees this
-                self._lines = []
-                self.assembler = link.LineAssembler()
+                # Recovery allocates nothing: it may be running because the heap is exhausted.
+                del self._lines[:]
+                self.assembler.reset()
                 try:
-                    port.write(link.encode({"s": None, "ok": False, "e": {"code": "LINK_RESET", "msg": "link reset after an internal error"}}))
+                    port.write(self._link_reset)
                 except Exception:
                     pass
                 await asyncio.sleep_ms(10)

@@ -56,13 +56,18 @@ def _int(v, what, lo, hi):
 
 def _show(v):
     # repr() of non-ASCII text differs between MicroPython and CPython; keep messages identical.
+    # Values are cut short: a 1000-digit number must not cost its size again in the reply.
     if isinstance(v, str):
-        return '"' + v + '"'
+        return '"' + (v if len(v) <= 40 else v[:37] + "...") + '"'
     if v is None:
         return "nothing"
     if v is True or v is False:
         return "true" if v else "false"
-    if type(v) is int or type(v) is float:
+    if type(v) is int and -(10 ** 15) < v < 10 ** 15:
+        return str(v)
+    if type(v) is int:
+        return "a %d-digit number" % len(str(abs(v)))
+    if type(v) is float:
         return str(v)
     return "a " + type(v).__name__
 

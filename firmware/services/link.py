@@ -36,6 +36,11 @@ class LineAssembler:
         self._n = 0
         self._overflow = False
 
+    def reset(self):
+        """Drop a partial line (link recovery): allocation-free."""
+        self._n = 0
+        self._overflow = False
+
     def feed(self, data, out):
         """Append complete lines (bytes, without CR/LF) to the list `out`; oversized lines
         append None so the caller can answer with an error."""
