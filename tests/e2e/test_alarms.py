@@ -13,6 +13,8 @@ import serial
 from pumpctl import bench as benchmod
 from pumpctl import frames
 
+from .rawport import raw
+
 MIN = 60_000
 HOUR = 3_600_000
 
@@ -100,15 +102,7 @@ def check_high_bursts(es: list[list[int]], bursts: int = 2) -> None:
 
 
 def _raw(port: str, data: bytes, wait: float = 0.8) -> list[bytes]:
-    with serial.Serial(port, 115200, timeout=0.05) as s:
-        s.reset_input_buffer()
-        s.write(data)
-        s.flush()
-        buf = b""
-        end = time.monotonic() + wait
-        while time.monotonic() < end:
-            buf += s.read(4096)
-    return [line for line in buf.split(b"\n") if line.startswith(b"$")]
+    return raw(port, data, wait)
 
 
 # ---- reservoir ------------------------------------------------------------------------------

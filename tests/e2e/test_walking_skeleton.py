@@ -11,6 +11,8 @@ import serial
 from pumpctl import bench as benchmod
 from pumpctl import frames
 
+from .rawport import raw
+
 
 @pytest.mark.safety("SR-018")
 def test_one_day_of_500ug_at_2000_moves_250ul_within_one_step(bench, pumpctl):
@@ -81,15 +83,7 @@ def test_stop_and_resume_never_catch_up(bench, pumpctl):
 
 
 def _raw(port: str, data: bytes, wait: float = 0.5) -> list[bytes]:
-    with serial.Serial(port, 115200, timeout=0.05) as s:
-        s.reset_input_buffer()
-        s.write(data)
-        s.flush()
-        buf = b""
-        end = time.monotonic() + wait
-        while time.monotonic() < end:
-            buf += s.read(4096)
-    return [l for l in buf.split(b"\n") if l.startswith(b"$")]
+    return raw(port, data, wait)
 
 
 @pytest.mark.safety("SR-045")
