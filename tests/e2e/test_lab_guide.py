@@ -185,3 +185,23 @@ def test_the_security_page_try_it_section_runs(tmp_path):
     refused = "".join(r.stdout + r.stderr for c, r in done if c.expect_failure)
     for code in ("AUTH_REPLAY", "AUTH_ROLE"):
         assert code in refused, code
+
+
+
+def test_a_bolus_on_top_of_a_fast_basal_lets_time_pass(tmp_path, monkeypatch):
+    """Found while writing the lab (fixed in 494a2c2): with basal and bolus running, their two
+    remainders could add up to a quantum neither held, the control loop never slept, and the
+    lockstep bench answered 'firmware did not go idle'."""
+    from pumpctl import bench as benchmod
+    from pumpctl.cli import main as cli_main
+    monkeypatch.setenv("PUMPCTL_HOME", str(tmp_path / "home"))
+    info = benchmod.start(tmp_path / "bench", lockstep=True)
+    try:
+        assert cli_main(["program", "continuous", "7200", "--concentration", "1000", "--drug", "water", "--yes"]) == 0
+        assert cli_main(["bolus", "10", "--duration", "10m"]) == 0
+        benchmod.control(info, {"cmd": "advance", "ms": 3_600_000}, timeout=20)
+        show = benchmod.control(info, {"cmd": "show"}, timeout=10)
+        # 7200 µg/day of water is 300 µL/h = 6000 steps of 50 nL; the 10 µg bolus 200 more.
+        assert abs(show["head_steps"] - 6200) <= 1, show["head_steps"]
+    finally:
+        benchmod.stop(info, timeout=2)
