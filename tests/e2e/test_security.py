@@ -4,7 +4,6 @@ script on the host could, and driven through pumpctl the way a user would."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from pathlib import Path
@@ -42,11 +41,6 @@ def send(port: str, frame: bytes, seq: Optional[int], wait: float = 5.0) -> dict
                     if r is not None and r.get("s") == seq:
                         return r
     raise AssertionError(f"no reply with s={seq} to {frame[:60]!r}")
-
-
-def send_raw_reply(port: str, frame: bytes, seq: int) -> bytes:
-    """The reply line itself (bytes), to compare two replies exactly."""
-    return frames.encode(send(port, frame, seq))
 
 
 def capture(port: str, seq: int, cmd: str, args: Optional[dict] = None, role: str = "clinician") -> bytes:
