@@ -118,16 +118,23 @@ def ascii_json(obj):
             break
     else:
         return s
+    # Copy runs of ASCII as slices and escape only the others: one small piece per non-ASCII
+    # character, not one per character of the reply.
     parts = []
-    for ch in s:
+    start = 0
+    for i, ch in enumerate(s):
         o = ord(ch)
         if o <= 0x7E:
-            parts.append(ch)
-        elif o < 0x10000:
+            continue
+        if i > start:
+            parts.append(s[start:i])
+        if o < 0x10000:
             parts.append("\\u%04x" % o)
         else:
             o -= 0x10000
             parts.append("\\u%04x\\u%04x" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF)))
+        start = i + 1
+    parts.append(s[start:])
     return "".join(parts)
 
 

@@ -261,12 +261,16 @@ def cmd_drugs(args: argparse.Namespace) -> Out:
     with connect(args) as link:
         d = link.request("drugs")
     lines = []
+    names = {"daily": "daily dose (µg/day)", "rate": "basal rate (µg/day)", "bolus": "clinician bolus (µg)",
+             "pbolus": "patient bolus (µg)", "pcount": "patient boluses per 24 h"}
     for e in d["drugs"]:
-        lines.append(f"{e.get('name')}: concentrations {e.get('concs') or e.get('concentrations')} µg/mL")
-        lim = e.get("limits") or {}
-        rows = [(k, str(v.get("soft") if isinstance(v, dict) else v), str(v.get("hard") if isinstance(v, dict) else "")) for k, v in lim.items()]
+        concs = e.get("concentrations_ug_per_ml") or e.get("concs") or []
+        lines.append(f"{e.get('name')}: concentrations {', '.join(str(c) for c in concs)} µg/mL; "
+                     f"24 h maximum {e.get('max24_ug', '?')} µg")
+        rows = [(label, str(e[k].get("soft")), str(e[k].get("hard")), str(e[k].get("override", "")))
+                for k, label in names.items() if isinstance(e.get(k), dict)]
         if rows:
-            lines.append(table(rows, ("limit", "soft", "hard")))
+            lines.append(table(rows, ("limit", "soft", "hard", "override name")))
     return Out(d, "\n".join(lines) if lines else json.dumps(d, indent=2))
 
 
