@@ -121,7 +121,12 @@ class Commands:
         lg = self.app.log
         if lg is None:
             return {"records": [], "last_seq": 0, "first_seq": 0}
-        return {"records": lg.read(since, n), "last_seq": lg.last_seq(), "first_seq": lg.first_seq()}
+        recs = lg.read(since, n)
+        if lg.corrupt:
+            # Damaged records are skipped, never returned; the damage itself is a recoverable
+            # storage error worth a (medium) alarm.
+            self.app.alarms.raise_alarm("MEMORY_ERROR", self.app.pump.up_s)
+        return {"records": recs, "last_seq": lg.last_seq(), "first_seq": lg.first_seq(), "corrupt": lg.corrupt}
 
     def history(self, args):
         a = self.app
