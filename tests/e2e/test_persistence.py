@@ -370,3 +370,25 @@ def test_every_accepted_command_and_override_is_logged_with_seq_and_time(rig, pu
     # Nothing accepted went unlogged: the device's last seq is what the host has.
     assert pumpctl("status")["log_seq"] == last
     assert pumpctl("log") == []
+
+
+@pytest.mark.safety("SR-033")
+def test_a_damaged_newest_state_copy_is_recovered_with_a_recoverable_memory_alarm(rig, pumpctl):
+    # The newest save damaged, the one before it intact: the pump restores the older copy, keeps
+    # its therapy, and raises the recoverable (medium) storage alarm, not the critical one.
+    img_path, before = _stopped_image_with_therapy(rig, pumpctl)
+    img = bytearray(img_path.read_bytes())
+    hits = [m.start() for m in re.finditer(b"PST1", bytes(img))]
+    gen = {at: int.from_bytes(img[at + 4:at + 8], "little") for at in hits}
+    newest = max(gen, key=gen.get)
+    for at in hits:
+        if gen[at] == gen[newest]:  # every stale copy of that generation too
+            img[at + 40] ^= 0x01
+    img_path.write_bytes(bytes(img))
+    benchmod.start(img_path.parent, lockstep=True, wall=WALL, fresh=False)
+    st = pumpctl("status")
+    codes = {a["code"]: a["priority"] for a in st["alarms"]}
+    assert codes.get("MEMORY_ERROR") == "medium", st["alarms"]
+    assert "MEMORY_CRITICAL" not in codes and "SELF_TEST_FAILED" not in codes
+    assert st["state"] == "running" and st["rate_ug_per_day"] == RATE
+    assert pumpctl("program", "show")["program"]["rate_ug_per_day"] == RATE
