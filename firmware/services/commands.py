@@ -336,8 +336,6 @@ class Commands:
         minutes = arg(args, "duration_min", int, 1, 240)
         if p.state == RUNNING:
             raise CommandError("STATE", "stop therapy before a calibration run (pumpctl stop)")
-        if p.program is None:
-            raise CommandError("STATE", "program the pump first (the run uses its reservoir accounting)")
         # A calibration run is a priming-style volume move of a set number of steps.
         p.prime.set_rate(steps * 1440 // minutes or 1)
         p.prime.da = 0

@@ -536,7 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
     hi.add_argument("--plot", help="write a PNG plot here")
     ca = add(sub, "calibrate", cmd_calibrate, "calibration wizard: pump a volume, weigh it, store volume per step")
     ca.add_argument("--volume-ul", type=int, default=500, help="volume to pump (default 500 µL)")
-    ca.add_argument("--minutes", type=int, default=10, help="how long the run takes")
+    ca.add_argument("--minutes", type=int, action="append",
+                    help="how long a run takes (default 10); repeat to calibrate at several rates, the mean is stored")
     ca.add_argument("--mass-mg", type=float, help="the weighed mass; default: read the bench scale, or ask")
     ca.add_argument("--temperature", type=float, default=20.0, help="water temperature, °C (density)")
     ca.add_argument("--force", action="store_true", help="accept a result far from the last calibration")
