@@ -17,6 +17,7 @@ from services import link, persist
 from services.protocol import Protocol
 from services.commands import Commands
 from services.supervisor import Supervisor
+from services.journal import Journal
 
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
@@ -49,6 +50,7 @@ class App:
         self.selftest = []  # failures found at boot
         self.tasks = []
         self._out = None
+        self._hard = ()
         self.log = None
         self.history = None
         self.store = None
@@ -60,6 +62,8 @@ class App:
         self.commands = Commands(self)
         self.protocol = Protocol(self.commands.table(), authorise=self.commands.authorise)
         self.supervisor = Supervisor(board, ("control", "link"))
+        nv = getattr(board, "nvram", None)
+        self.journal = Journal(nv) if nv is not None else None
 
     # ---- boot -----------------------------------------------------------------------------
     def boot(self):
@@ -110,6 +114,12 @@ class App:
             except Exception as e:
                 self.selftest.append("saved state unusable: %r" % (e,))
                 was = None
+            if was is not None and self.journal is not None:
+                rec = self.journal.read()
+                if rec is not None:
+                    jw = self.journal.apply(self.pump, rec)
+                    if jw is not None:
+                        state["wall"] = [jw[0], jw[1]]  # the last moment the pump was known alive
         elif b.initial_fill_ul and not self.selftest:
             self.pump.reservoir.fill(b.initial_fill_ul)  # a fresh bench starts filled
         if not self.calibrated:
@@ -128,6 +138,7 @@ class App:
         # An uncalibrated pump only refuses therapy (commands check it); the rest is unsound.
         hard = [f for f in self.selftest if f != "no calibration stored"]
         if hard:
+            self._hard = ("SELF_TEST_FAILED",)
             # Unsound state: the motor stays stopped and a high-priority alarm sounds.
             self.pump.stop("self-test failed")
             self.alarms.raise_alarm("SELF_TEST_FAILED", 0)
@@ -186,6 +197,7 @@ class App:
     def save(self):
         if self.store is None or "SELF_TEST_FAILED" in [a["code"] for a in self.alarms.active()]:
             return
+        self._journal()  # journal and state agree at every save
         try:
             self.store.save(persist.snapshot(self))
         except Exception:
@@ -221,6 +233,7 @@ class App:
             self.annunciator.advance(dt)
         if steps:
             self.board.motor.move(steps)
+            self._journal()
             if self.board.motor.stalled():
                 self.occlusion()
         flags = self.pump.take_flags()
@@ -235,6 +248,13 @@ class App:
             self.save()
         self._drain_alarm_events()
         self._annunciate()
+
+    def _journal(self):
+        if self.journal is not None and "SELF_TEST_FAILED" not in self._hard:
+            try:
+                self.journal.write(self.pump, self.clock.wall())
+            except Exception:
+                self.alarms.raise_alarm("MEMORY_ERROR", self.pump.up_s)
 
     def occlusion(self):
         """The head is turning but the line is blocked: stop the motor, alarm high."""
@@ -270,6 +290,7 @@ class App:
     def housekeeping(self):
         """Once a minute: conditions that are measured rather than counted, and history."""
         now = self.pump.up_s
+        self._journal()  # a heartbeat: an outage is measured from the last minute alive
         mv = self.board.battery_mv()
         if mv <= BATTERY_EOS_MV:
             if self.pump.state == RUNNING:

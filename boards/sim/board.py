@@ -141,6 +141,7 @@ class SimBoard:
         self.storage_root = None
         self.control = None
         self.cause = "power_on"
+        self.nvram = None  # FileNvram when the bench has a flash image (run.py)
 
     def battery_mv(self):
         return self.bench.battery_mv
@@ -168,3 +169,25 @@ class SimBoard:
 
     def tasks(self, app):
         return ()  # the bench's own tasks (control channel, watchdog) are run by run.py
+
+
+class FileNvram:
+    """The bench's non-volatile RAM (a board would use an I2C FRAM): a small file overwritten in
+    place, so a killed bench keeps the last record."""
+
+    def __init__(self, path):
+        self.path = path
+        try:
+            self.f = open(path, "r+b")
+        except OSError:
+            self.f = open(path, "w+b")
+
+    def write(self, buf):
+        self.f.seek(0)
+        self.f.write(buf)
+        self.f.flush()
+
+    def read(self, n):
+        self.f.seek(0)
+        d = self.f.read(n)
+        return d if d else None

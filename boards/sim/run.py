@@ -65,6 +65,8 @@ def _storage(o, board):
     had_data = any(x != 0xFF for x in probe)
     formatted = mount_lfs(bdev, "/data")
     board.lost_data = formatted and had_data  # a wrecked filesystem, not a blank flash
+    from sim.board import FileNvram
+    board.nvram = FileNvram(o["flash"] + ".nvram")
     board.storage_root = "/data"
     board.flash = bdev
     board.formatted = formatted

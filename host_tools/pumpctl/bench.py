@@ -152,7 +152,7 @@ def start(bench_dir: Optional[Path] = None, lockstep: bool = True, speed: int = 
     flash = bench_dir / "flash.img"
     keys_file = bench_dir / "keys.json"
     if fresh:
-        for f in (flash, keys_file):
+        for f in (flash, keys_file, bench_dir / "flash.img.nvram"):
             if f.exists():
                 f.unlink()
     if not flash.exists():

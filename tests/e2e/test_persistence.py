@@ -107,10 +107,6 @@ def test_power_cut_mid_therapy_restores_state_and_never_catches_up(rig, pumpctl)
 
 
 @pytest.mark.safety("SR-007", "SR-032")
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: counters are saved only every 15 min (services/persist.py SAVE_EVERY_MS); a power cut "
-    "between saves forgets what was delivered since (delivered decreases, reservoir accounting "
-    "rises) and the outage is measured from the last save, overstating down_s and missed_ug"))
 def test_power_cut_between_saves_keeps_delivered_and_measures_the_outage(rig, pumpctl):
     rig()
     pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))

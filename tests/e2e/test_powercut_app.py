@@ -210,10 +210,6 @@ def test_nothing_is_delivered_twice_and_delivered_never_jumps(campaign):
 
 
 @pytest.mark.safety("SR-032")
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: counters are saved every 15 min only (services/persist.py SAVE_EVERY_MS); a cut between "
-    "saves forgets up to 15 min of delivered steps, so delivered decreases across the reboot and "
-    "the accounting error exceeds one step"))
 def test_delivered_never_decreases_and_accounting_stays_within_one_step(campaign):
     lost = [(c["cycle"], c["before"]["delivered_steps"] - c["after"]["delivered_steps"]) for c in campaign["cuts"]]
     assert all(d <= 1 for _, d in lost), f"steps forgotten per cut (cycle, steps): {lost}"
