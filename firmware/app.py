@@ -50,7 +50,7 @@ class App:
         self.selftest = []  # failures found at boot
         self.tasks = []
         self._out = None
-        self._hard = ()
+        self._unsound = False  # the self-test found the saved state unusable
         self.log = None
         self.history = None
         self.store = None
@@ -138,7 +138,7 @@ class App:
         # An uncalibrated pump only refuses therapy (commands check it); the rest is unsound.
         hard = [f for f in self.selftest if f != "no calibration stored"]
         if hard:
-            self._hard = ("SELF_TEST_FAILED",)
+            self._unsound = True
             # Unsound state: the motor stays stopped and a high-priority alarm sounds.
             self.pump.stop("self-test failed")
             self.alarms.raise_alarm("SELF_TEST_FAILED", 0)
@@ -195,8 +195,8 @@ class App:
         return 0
 
     def save(self):
-        if self.store is None or "SELF_TEST_FAILED" in [a["code"] for a in self.alarms.active()]:
-            return
+        if self.store is None or self._unsound:
+            return  # never overwrite a state the self-test could not use
         self._journal()  # journal and state agree at every save
         try:
             self.store.save(persist.snapshot(self))
@@ -250,7 +250,7 @@ class App:
         self._annunciate()
 
     def _journal(self):
-        if self.journal is not None and "SELF_TEST_FAILED" not in self._hard:
+        if self.journal is not None and not self._unsound:
             try:
                 self.journal.write(self.pump, self.clock.wall())
             except Exception:

@@ -333,14 +333,4 @@ class FileBlockDev:
         self.stats.blocks_erased += 1
         self.stats.erase_counts[block] += 1
 
-    def ioctl(self, op, arg):
-        if op == _IOCTL_BLOCK_COUNT:
-            return self.block_count
-        if op == _IOCTL_BLOCK_SIZE:
-            return self.block_size
-        if op == _IOCTL_ERASE:
-            self._erase(arg)
-            return 0
-        if op in (_IOCTL_INIT, _IOCTL_DEINIT, _IOCTL_SYNC):
-            return 0
-        return None
+    ioctl = BlockDev.ioctl  # the same protocol answers; _erase differs

@@ -87,6 +87,7 @@ class Pump:
         self.prime = RateIntegrator()
         self.prime_left = 0  # steps
         self._prime_was_stopped = False
+        self._prime_done_reason = ""
         self._prime_q = 0
         self.bridge_left = 0  # steps still carrying the old concentration
         self._conv_after = None
@@ -286,18 +287,24 @@ class Pump:
         steps = (vol * 1000 + self.pl_per_step // 2) // self.pl_per_step  # nearest step
         if steps < 1:
             raise PumpError("RANGE", "the dead volume is smaller than one step")
+        self.move_volume(steps, duration_min, "primed")
+        return steps
+
+    def move_volume(self, steps, duration_min, done_reason):
+        """Move `steps` over `duration_min` as volume, not dose (priming, calibration runs).
+        A pump that was stopped runs only for this and stops again with `done_reason`."""
         self.prime.set_rate(steps * 1440 // duration_min or 1)
         self.prime.da = 0
         self._prime_q = 0
         self.prime_left = steps
         self._prime_was_stopped = self.state != RUNNING
+        self._prime_done_reason = done_reason + "; not resumed"
         if self.state != RUNNING:
-            # Priming runs the motor even with basal stopped: the line must be full first.
+            # The motor runs even with basal stopped: the line must be full first.
             self.state = RUNNING
             self.stop_reason = ""
             self.basal.set_rate(0)
         self._rates_changed()
-        return steps
 
     def refill(self, withdrawn_ul, new_volume_ul):
         """Empty-and-refill: compare the withdrawn volume with what the pump expects, then take
@@ -424,7 +431,7 @@ class Pump:
             self.flags |= FLAG_PRIME_DONE
             if self._prime_was_stopped:
                 self.state = STOPPED
-                self.stop_reason = "primed; not resumed"
+                self.stop_reason = self._prime_done_reason
         else:
             self.prime_left -= n
         return n

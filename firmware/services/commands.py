@@ -336,16 +336,9 @@ class Commands:
         minutes = arg(args, "duration_min", int, 1, 240)
         if p.state == RUNNING:
             raise CommandError("STATE", "stop therapy before a calibration run (pumpctl stop)")
-        # A calibration run is a priming-style volume move of a set number of steps.
-        p.prime.set_rate(steps * 1440 // minutes or 1)
-        p.prime.da = 0
-        p._prime_q = 0
-        p.prime_left = steps
-        p._prime_was_stopped = True
-        p.state = RUNNING
-        p.stop_reason = ""
-        p.basal.set_rate(0)
-        p._rates_changed()
+        if p.bolus_kind is not None or p.prime_left:
+            raise CommandError("BUSY", "a bolus or volume run is already running")
+        p.move_volume(steps, minutes, "calibration run done")
         a.event("calibration_run", {"steps": steps, "min": minutes})
         a.changed()
         return {"steps": steps, "duration_min": minutes}
