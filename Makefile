@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # `make test`). SAFETY_ARGS=--allow-untested lists the gaps without failing, for work in progress.
 SAFETY_ARGS ?=
 
-.PHONY: all demo test bench venv clean fuzz powercut safety-report flash mpy
+.PHONY: all demo test bench heap venv clean fuzz powercut safety-report flash mpy
 SEED ?= 1
 
 all: test
@@ -41,6 +41,11 @@ safety-report: $(VENV)/.ready
 
 bench: $(VENV)/.ready
 	$(PY) tests/bench/run_bench.py
+
+# A week of therapy inside one heap: 32-bit WebAssembly port (Node.js; the npm package is
+# fetched into build/heap32 on first use) and the 64-bit unix port (tests/heap/README.md).
+heap: $(VENV)/.ready
+	$(PY) tests/heap/rig.py
 
 # Long campaigns (a small count of each runs in `make test`); each prints its seed and figures.
 powercut: $(VENV)/.ready

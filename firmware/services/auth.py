@@ -17,6 +17,7 @@
 # Nothing here sends a key anywhere: there is no API that returns key material.
 import json
 import os
+from errno import ENOENT
 from binascii import crc32, unhexlify
 
 from services.hmac_sha256 import HmacKey, compare_hex, is_hex_mac
@@ -219,7 +220,7 @@ class Auth:
             with open(self._path) as f:
                 text = f.read()
         except OSError as e:
-            if e.args and e.args[0] == 2:  # ENOENT: fresh flash
+            if e.args and e.args[0] == ENOENT:  # fresh flash
                 self.state = "none"
                 return
             self._damaged("auth file unreadable (%r)" % (e,))

@@ -9,6 +9,10 @@ from core.pump import PumpError, RUNNING
 from services.protocol import CommandError, arg
 
 _DAY_MS = 86_400_000
+# A log page stops at this many stored bytes: the reply (and the copies made to encode, frame
+# and cache it) stays around 2 KB however large the records are, so a download never needs a
+# big contiguous block of a Pico's heap. The host pages on until it has everything.
+_LOG_PAGE_BYTES = 1200
 
 
 class Commands:
@@ -121,7 +125,7 @@ class Commands:
         lg = self.app.log
         if lg is None:
             return {"records": [], "last_seq": 0, "first_seq": 0}
-        recs = lg.read(since, n)
+        recs = lg.read(since, n, _LOG_PAGE_BYTES)
         if lg.corrupt:
             # Damaged records are skipped, never returned; the damage itself is a recoverable
             # storage error worth a (medium) alarm.

@@ -28,9 +28,14 @@
 import os
 import json
 import struct
+import errno
+from errno import ENOENT
 from binascii import crc32
 from micropython import const
 from services.storage import check_json
+
+# errno has no ENOSPC on most ports (the Pico's included); littlefs there reports 28.
+ENOSPC = getattr(errno, "ENOSPC", 28)
 
 _MAGIC = const(0xE5)
 _HDR = const(16)
@@ -40,8 +45,6 @@ MAX_TYPE = const(24)
 _NO_DAY = const(0xFFFF)
 _MS_PER_DAY = const(86400000)
 _UPTIME_MAX = const(0x3FFFFFFF)
-_ENOSPC = const(28)
-_ENOENT = const(2)
 
 SEGMENT_BYTES = const(16368)
 SEGMENTS = const(60)
@@ -89,7 +92,7 @@ class EventLog:
         try:
             return os.stat(self._path(slot))[6]
         except OSError as e:
-            if e.args and e.args[0] == _ENOENT:
+            if e.args and e.args[0] == ENOENT:
                 return -1
             raise
 
@@ -220,7 +223,7 @@ class EventLog:
             except OSError as e:
                 # Filesystem full: give up the oldest segment (never the head) and retry.
                 tries -= 1
-                if not (e.args and e.args[0] == _ENOSPC) or tries <= 0 or not self._drop_oldest():
+                if not (e.args and e.args[0] == ENOSPC) or tries <= 0 or not self._drop_oldest():
                     raise
         self._next = seq + 1
         return seq
@@ -260,14 +263,17 @@ class EventLog:
         self._first[old] = 0
         return True
 
-    def read(self, since_seq=0, max_n=50):
+    def read(self, since_seq=0, max_n=50, max_bytes=0):
         """Records with seq > since_seq, oldest first, at most max_n, each a dict
-        {"seq", "wall" ([day, ms] or None), "uptime", "type", "data"}."""
+        {"seq", "wall" ([day, ms] or None), "uptime", "type", "data"}. With max_bytes > 0,
+        stops once the records' stored payloads add up to max_bytes (at least one record is
+        returned): a page then makes a reply of bounded size, whatever the records hold."""
         if not isinstance(since_seq, int) or isinstance(since_seq, bool) or since_seq < 0:
             raise ValueError("since_seq must be an int >= 0, got %r" % (since_seq,))
         if not isinstance(max_n, int) or isinstance(max_n, bool) or not 1 <= max_n <= 1000:
             raise ValueError("max_n must be an int in 1..1000, got %r" % (max_n,))
         out = []
+        budget = max_bytes if max_bytes > 0 else 1 << 30
         order = [s for s in range(self.segments) if self._first[s]]
         order.sort(key=lambda s: self._first[s])
         buf = self._buf
@@ -286,7 +292,7 @@ class EventLog:
                 continue
             try:
                 pos = 0
-                while len(out) < max_n:
+                while len(out) < max_n and budget > 0:
                     p, n = self._scan(f, size, pos)
                     if not n:
                         break
@@ -300,10 +306,11 @@ class EventLog:
                         continue  # CRC-good but unparsable: cannot happen unless written so
                     out.append({"seq": seq, "wall": None if day == _NO_DAY else [day, ms],
                                 "uptime": up, "type": t, "data": d})
+                    budget -= n + _OVERHEAD
             except OSError:
                 self.corrupt += 1  # unreadable from here on: return what was read
             finally:
                 f.close()
-            if len(out) >= max_n:
+            if len(out) >= max_n or budget <= 0:
                 break
         return out

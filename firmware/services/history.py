@@ -24,6 +24,7 @@
 # .damaged.
 import os
 import struct
+from errno import ENOENT
 from binascii import crc32
 from micropython import const
 
@@ -33,7 +34,6 @@ _BODY = const(296)
 _PER_FILE = const(13)  # 13 x 300 = 3900 bytes: one 4096-byte littlefs block
 _NONE = 0xFFFFFFFF  # not const(): beyond the small-int range on the Pico
 _MAX = const(0x3FFFFFFF)  # 2**30 - 1: the largest Pico small int we allow
-_ENOENT = const(2)
 DAYS = const(104)  # 8 files
 
 
@@ -77,7 +77,7 @@ class History:
         try:
             f = open(path, "rb")
         except OSError as e:
-            if e.args and e.args[0] == _ENOENT:
+            if e.args and e.args[0] == ENOENT:
                 return -1
             raise
         try:
@@ -142,7 +142,7 @@ class History:
         try:
             size = os.stat(path)[6]
         except OSError as e:
-            if not (e.args and e.args[0] == _ENOENT):
+            if not (e.args and e.args[0] == ENOENT):
                 raise
             size = -1
         if size == nrec * _SIZE:

@@ -21,6 +21,7 @@
 import os
 import json
 import struct
+from errno import ENOENT
 from binascii import crc32
 from micropython import const
 
@@ -59,7 +60,7 @@ def check_json(v, what="value", depth=0):
 
 
 def _is_missing(e):
-    return e.args and e.args[0] == 2  # ENOENT
+    return e.args and e.args[0] == ENOENT
 
 
 class StateStore:

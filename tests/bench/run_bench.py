@@ -103,6 +103,28 @@ def round_trips(n: int = 1000) -> dict:
     return {"n": n, "p50_ms": statistics.median(times), "p99_ms": times[int(0.99 * n) - 1]}
 
 
+def heap_rows() -> list[tuple[str, str]]:
+    """A week of therapy in one heap (tests/heap): 32-bit WebAssembly port and 64-bit unix port."""
+    sys.path.insert(0, str(ROOT / "tests" / "heap"))
+    import rig
+    try:
+        r = rig.run32(rig.PICO_HEAP)
+        p = rig.run32(rig.PICO_HEAP, entry="pico_modules")
+        u = rig.run64(rig.HEAP64)
+    except rig.RigError as e:
+        return [("heap rig", f"FAILED: {e}")]
+    if not (r.get("ok") and p.get("ok") and u.get("ok")):
+        return [("heap rig", "FAILED: " + str(r.get("error") or p.get("error") or u.get("error"))[:200])]
+    est = r["peak_live"] - r["rig_modules"] - r["sim_modules"] + p["pico_modules"]
+    return [
+        ("week of therapy, 32-bit port: peak live heap, rig + sim board + firmware", f"{r['peak_live']} bytes ({r['samples']} samples)"),
+        ("  of which firmware modules / sim board modules / rig", f"{r['firmware_modules']} / {r['sim_modules']} / {r['rig_modules']} bytes"),
+        ("  Pico board modules (boards/pico, 32-bit)", f"{p['pico_modules']} bytes"),
+        ("estimated peak live heap on a Pico (firmware + Pico board)", f"{est} bytes of {rig.PICO_HEAP} ({rig.PICO_HEAP - est} free)"),
+        (f"week of therapy, 64-bit unix port at -X heapsize={rig.HEAP64 // 1024}K", f"passes; peak live {u['peak_live']} bytes"),
+    ]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--days", type=int, default=90)
@@ -126,6 +148,7 @@ def main() -> int:
         rows.append(("365-day core run: flex profile + periodic, clinician, patient boluses", f"{y['wall_s']:.1f} s wall, {y.get('ticks')} ticks"))
         rows.append(("largest |commanded - exact| at every tick of it", f"{float(y['worst_steps']):.3f} steps"))
         rows.append(("largest |int| the core kept during it", f"{y.get('max_int')} (limit 2**30 = {2**30})"))
+    rows += heap_rows()
     rt = round_trips(a.requests)
     rows.append((f"status round trip over the bench's serial port, {rt['n']} requests", f"p50 {rt['p50_ms']:.2f} ms, p99 {rt['p99_ms']:.2f} ms"))
     w = max(len(k) for k, _ in rows)

