@@ -64,6 +64,31 @@ def test_read_since_and_max_n():
     eq(got, list(range(1, 101)))
 
 
+def test_read_stops_at_max_bytes_and_pages_cover_everything():
+    _fresh()
+    log = EventLog(LOG, segment_bytes=1024, segments=8)
+    _fill(log, 60)
+    big = "x" * 150
+    for i in range(10):
+        log.append("note", {"t": big, "i": i}, None, 0)
+    # Small records: a 200-byte budget holds a few of them, never all 40 asked for.
+    page = log.read(0, 40, 200)
+    req_n = len(page)
+    if not 2 <= req_n < 40:
+        raise AssertionError("a 200-byte page returned %d records" % req_n)
+    # A record bigger than the budget still comes back alone: paging always moves on.
+    eq(len(log.read(60, 40, 50)), 1)
+    got, since = [], 0
+    while True:
+        page = log.read(since, 40, 300)
+        if not page:
+            break
+        got.extend(r["seq"] for r in page)
+        since = page[-1]["seq"]
+    eq(got, list(range(1, 71)))
+    eq(len(log.read(0, 40)), 40)  # no budget: max_n alone
+
+
 def test_ring_drops_oldest_segment_and_keeps_capacity():
     _fresh()
     log = EventLog(LOG, segment_bytes=1024, segments=4)

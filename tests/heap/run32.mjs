@@ -1,8 +1,9 @@
 // The heap rig on MicroPython's 32-bit WebAssembly port (objects the size of a Pico's).
 //   node tests/heap/run32.mjs HEAP_BYTES LIBDIR
-// LIBDIR holds the firmware, the sim board and drive.py compiled to .mpy. The port's heap
-// starts at HEAP_BYTES and would grow instead of raising MemoryError: drive.py reports any
-// growth, which on a Pico of that heap size would have been a MemoryError.
+// LIBDIR holds the firmware, the sim board and the rig compiled to .mpy (tests/heap/rig.py).
+// The port's heap starts at HEAP_BYTES but grows instead of raising MemoryError, and it collects
+// garbage only between calls from JavaScript: the rig runs in slices (rig_asyncio.pump) and
+// samples the live heap after each collection (tests/heap/README.md).
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
