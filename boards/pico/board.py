@@ -31,9 +31,11 @@ def boot_button_held(pin=pins.BUTTON, samples=5):
 class Watchdog:
     """machine.WDT behind start/feed. The RP2040 watchdog cannot be stopped once started."""
 
+    timeout_ms = 8000  # near the RP2040's 8388 ms limit: ride out a slow flash write
+    feed_ms = 1000     # the supervisor's period: a hung task is caught within ~1 s
+
     def __init__(self):
         self._wdt = None
-        self.timeout_ms = 0
 
     def start(self, timeout_ms):
         if not isinstance(timeout_ms, int) or not 1 <= timeout_ms <= _WDT_MAX_MS:
