@@ -18,6 +18,7 @@ from services.protocol import Protocol
 from services.commands import Commands
 from services.supervisor import Supervisor
 from services.journal import Journal
+import board_contract
 
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
@@ -31,6 +32,7 @@ BATTERY_HYST_MV = 50  # a reading must rise this far past a threshold before its
 
 class App:
     def __init__(self, board, heap_lock_tick=False):
+        board_contract.check(board)  # a board missing a member fails here, in one sentence
         self.board = board
         self.clock = board.clock
         self.alarms = AlarmManager()
@@ -44,7 +46,7 @@ class App:
         self._link_reset = link.encode({"s": None, "ok": False, "e": {"code": "LINK_RESET", "msg": "link reset after an internal error"}})
         self.boot_mem = 0
         self.min_free = 1 << 30
-        self.calibrated = board.name == "sim"  # the bench's nominal calibration is known
+        self.calibrated = board.calibrated_at_build
         self.cal_day = None
         self.refill_day = None
         self.selftest = []  # failures found at boot
@@ -62,8 +64,7 @@ class App:
         self.commands = Commands(self)
         self.protocol = Protocol(self.commands.table(), authorise=self.commands.authorise)
         self.supervisor = Supervisor(board, ("control", "link"))
-        nv = getattr(board, "nvram", None)
-        self.journal = Journal(nv) if nv is not None else None
+        self.journal = Journal(board.nvram) if board.nvram is not None else None
 
     # ---- boot -----------------------------------------------------------------------------
     def boot(self):
@@ -101,7 +102,7 @@ class App:
                 self.selftest.append("state unreadable: %r" % (e,))
             if self.log is not None and self.log.corrupt:
                 self.alarms.raise_alarm("MEMORY_ERROR", 0)
-        if getattr(b, "lost_data", False):
+        if b.lost_data:
             self.selftest.append("storage unreadable: the flash held data littlefs could not mount")
         try:
             LIBRARY.verify()
@@ -233,7 +234,7 @@ class App:
             self.annunciator.advance(dt)
         if steps:
             self.board.motor.move(steps)
-            self._journal()
+            self._journal(steps)
             if self.board.motor.stalled():
                 self.occlusion()
         flags = self.pump.take_flags()
@@ -249,12 +250,18 @@ class App:
         self._drain_alarm_events()
         self._annunciate()
 
-    def _journal(self):
-        if self.journal is not None and not self._unsound:
-            try:
-                self.journal.write(self.pump, self.clock.wall())
-            except Exception:
-                self.alarms.raise_alarm("MEMORY_ERROR", self.pump.up_s)
+    def _journal(self, moved=-1):
+        """Write the step journal: always at a save and at the minute heartbeat (moved < 0),
+        after a move of `moved` steps only when the store's write policy says it is due."""
+        j = self.journal
+        if j is None or self._unsound:
+            return
+        if moved >= 0 and not j.due(moved, self.clock):
+            return
+        try:
+            j.write(self.pump, self.clock.wall(), self.clock)
+        except Exception:
+            self.alarms.raise_alarm("MEMORY_ERROR", self.pump.up_s)
 
     def occlusion(self):
         """The head is turning but the line is blocked: stop the motor, alarm high."""
@@ -425,10 +432,8 @@ async def main(app):
              asyncio.create_task(app.supervisor.run(app))]
     if app.board.button is not None:
         tasks.append(asyncio.create_task(app.button_loop()))
-    extra = getattr(app.board, "tasks", None)
-    if extra:
-        for coro in extra(app):
-            tasks.append(asyncio.create_task(coro))
+    for coro in app.board.tasks(app):
+        tasks.append(asyncio.create_task(coro))
     app.tasks = tasks
     gc.collect()
     app.boot_mem = gc.mem_alloc()
@@ -444,8 +449,7 @@ def run(board, heap_lock_tick=False):
         asyncio.run(main(app))
     finally:
         # Ctrl-C, a crash, a reset or the bench stopping: motor disabled, state saved.
-        board.motor.enable(False)
-        board.buzzer.off()
+        board.shutdown()
         try:
             app.save()
         except Exception:

@@ -2,6 +2,7 @@
 # one pin map in pico/pins.py. main.py on the Pico does:
 #     from pico.board import PicoBoard, boot_button_held
 #     if not boot_button_held(): import app; app.run(PicoBoard())
+from micropython import const
 import time
 import machine
 from machine import Pin
@@ -13,7 +14,12 @@ from pico.leds import Leds
 from pico.button import Button
 from pico.battery import Battery
 
-_WDT_MAX_MS = 8388  # RP2040 hardware limit
+_WDT_MAX_MS = const(8388)  # RP2040 hardware limit
+# WATCHDOG REASON: why the last reset came through the watchdog. TIMER: it starved (a hang).
+# FORCE: a requested reset (machine.reset(), mpremote reset), which MicroPython's
+# machine.reset_cause() also reports as WDT_RESET.
+_WATCHDOG_REASON = const(0x40058008)
+_REASON_TIMER = const(1)
 
 
 def boot_button_held(pin=pins.BUTTON, samples=5):
@@ -76,23 +82,41 @@ def make_scale(p=pins, probe_ms=300):
     return hx
 
 
-def device_id():
-    """"PICO-" and the flash chip's unique id in hex: stable for the board's life."""
-    try:
-        uid = machine.unique_id()
-    except AttributeError:
-        return "PICO-UNKNOWN"
-    return "PICO-" + "".join("%02X" % b for b in uid)
+def device_id(path="/device_id"):
+    """"PICO-" and the flash chip's unique id in hex: stable for the board's life. A chip that
+    reports no id (all zeros or all ones, as emulators and some clones do) gets a random one,
+    made once and kept in `path` (None: not kept): "PICO-R" and 16 hex digits."""
+    uid = machine.unique_id()
+    if any(b not in (0, 0xFF) for b in uid):
+        return "PICO-" + "".join("%02X" % b for b in uid)
+    if path is not None:
+        try:
+            with open(path) as f:
+                kept = f.read().strip()
+            if kept.startswith("PICO-R") and len(kept) == 22:
+                return kept
+        except OSError:
+            pass
+    import os
+    made = "PICO-R" + "".join("%02X" % b for b in os.urandom(8))
+    if path is not None:
+        with open(path, "w") as f:
+            f.write(made)
+    return made
 
 
 class PicoBoard:
     name = "pico"
-    storage_root = "/"
+    lost_data = False  # MicroPython's own boot formats a flash it cannot mount: nothing to report
+    calibrated_at_build = False  # a real head must be calibrated before therapy
 
-    def __init__(self, p=pins, port=None):
+    def __init__(self, p=pins, port=None, root="/"):
         # Motor first: its constructor releases EN before anything else can take time.
         self.motor = make_motor(p)
-        self.device_id = device_id()
+        # root: the mounted littlefs ("/" on the Pico; tests pass a scratch folder, or None).
+        self.storage_root = root
+        base = root.rstrip("/") if root else ""
+        self.device_id = device_id(base + "/device_id" if root is not None else None)
         if p.MOTOR_KIND == "dc":
             self.nominal_pl_per_step = p.DC_SLICE_PL_DEFAULT
         else:
@@ -112,6 +136,13 @@ class PicoBoard:
                                p.ADC_VREF_MV)
         self.scale = make_scale(p)
         self.watchdog = Watchdog()
+        self.nvram = None
+        if root is not None:
+            from pico.nvram import FlashNvram
+            self.nvram = FlashNvram(base + "/journal")
+
+    def tasks(self, app):
+        return ()
 
     def battery_mv(self):
         return self.battery.mv()
@@ -120,9 +151,10 @@ class PicoBoard:
         c = machine.reset_cause()
         if c == machine.PWRON_RESET:
             return "power_on"
-        if c == machine.WDT_RESET:
-            # Note: machine.reset() on the RP2040 also goes through the watchdog.
+        if c == machine.WDT_RESET and machine.mem32[_WATCHDOG_REASON] & _REASON_TIMER:
             return "watchdog"
+        # machine.reset() goes through the watchdog too (REASON FORCE): a requested reset. A soft
+        # reset (Ctrl-D) keeps the last hardware reason, so it reads as that reset again.
         return "soft"
 
     def shutdown(self):

@@ -138,7 +138,9 @@ class SimBoard:
         self.nominal_pl_per_step = nominal_pl_per_step
         self.reservoir_model_ml = model_ml
         self.initial_fill_ul = reservoir_ul  # the bench starts filled, firmware told the truth
-        self.storage_root = None
+        self.calibrated_at_build = True  # the bench's nominal volume per step is known
+        self.storage_root = None  # "/data" once run.py mounts the flash image
+        self.lost_data = False
         self.control = None
         self.cause = "power_on"
         self.nvram = None  # FileNvram when the bench has a flash image (run.py)
@@ -170,10 +172,22 @@ class SimBoard:
     def tasks(self, app):
         return ()  # the bench's own tasks (control channel, watchdog) are run by run.py
 
+    def shutdown(self):
+        """Leave the bench safe (Ctrl-C, the bench stopping, a crash): motor off, buzzer off."""
+        try:
+            self.motor.enable(False)
+        finally:
+            self.buzzer.off()
+
 
 class FileNvram:
     """The bench's non-volatile RAM (a board would use an I2C FRAM): a small file overwritten in
-    place, so a killed bench keeps the last record."""
+    place, so a killed bench keeps the last record. Like FRAM it takes a write after every
+    move (min_interval_ms 0)."""
+
+    kind = "fram"
+    min_interval_ms = 0
+    max_steps = 0
 
     def __init__(self, path):
         self.path = path

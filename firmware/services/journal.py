@@ -1,7 +1,9 @@
-# The step journal: the delivery counters written after every motor move (and once a minute) to a
-# small non-volatile memory that takes millions of writes (FRAM on a board; a file on the bench).
-# The state file is saved every 15 minutes; after a power cut the journal says what was really
-# commanded since, so nothing delivered is forgotten and the outage is measured from the cut.
+# The step journal: the delivery counters written to a small non-volatile store after motor moves
+# and once a minute. On a store that takes millions of writes (FRAM, the bench's file) that is
+# after every move; on a stock Pico's flash at most once a minute or every ~10 uL (the store's
+# policy, boards/pico/nvram.py). The state file is saved every 15 minutes; after a power cut the
+# journal says what was commanded since, so the pump forgets at most what moved after the last
+# record, and the outage is measured from it.
 import struct
 from binascii import crc32
 
@@ -12,13 +14,32 @@ _MAGIC = 0x4A524E31  # "JRN1"
 
 
 class Journal:
+    """The store's write policy comes with it: nvram.min_interval_ms 0 (FRAM, the bench's file)
+    takes a record after every move; flash (a stock Pico) one at most every min_interval_ms,
+    or once max_steps have moved since the last record."""
+
     def __init__(self, nvram):
         self.nv = nvram
         self.buf = bytearray(_SIZE)
         self.gen = 0
+        self.pending = 0  # steps moved since the last record (small: reset at each write)
+        self._at = None   # board ticks of the last record
 
-    def write(self, pump, wall):
+    def due(self, moved, clock):
+        """After a move of `moved` steps: is a record due under the store's policy?"""
+        nv = self.nv
+        if nv.min_interval_ms == 0:
+            return True
+        self.pending += moved
+        if self.pending >= nv.max_steps or self._at is None:
+            return True
+        return clock.diff(clock.ticks(), self._at) >= nv.min_interval_ms
+
+    def write(self, pump, wall, clock=None):
         p = pump
+        self.pending = 0
+        if clock is not None:
+            self._at = clock.ticks()
         self.gen += 1
         day, ms = wall if wall else (-1, -1)
         struct.pack_into(_FMT, self.buf, 0, _MAGIC, self.gen, p.steps_total.k, p.steps_total.u,

@@ -472,12 +472,15 @@ def test_pico_board_has_the_interface():
 
         def write(self, b):
             return len(b)
-    b = board_mod.PicoBoard(port=NullPort())
+    root = _scratch_root()
+    b = board_mod.PicoBoard(port=NullPort(), root=root)
     eq(b.name, "pico")
     eq(b.device_id, "PICO-E6605838832F1A2B")
     eq(b.nominal_pl_per_step, pins.STEP_PL_DEFAULT)
     eq((b.reservoir_model_ml, b.initial_fill_ul), (20, 0))
-    eq(b.storage_root, "/")
+    eq(b.storage_root, root)
+    eq((b.calibrated_at_build, b.lost_data), (False, False))
+    eq(b.nvram.kind, "flash")
     eq(machine.state(pins.EN).level, 1)
     for attr in ("ticks", "diff", "wait", "Sleeper", "wall", "set_wall"):
         eq(hasattr(b.clock, attr), True, attr)
@@ -488,16 +491,21 @@ def test_pico_board_has_the_interface():
     eq(b.battery_mv(), 6600)
     eq(b.reset_cause(), "power_on")
     machine.RESET_CAUSE[0] = machine.WDT_RESET
+    machine.mem32[machine.WATCHDOG_REASON] = 1  # TIMER: the watchdog starved
     eq(b.reset_cause(), "watchdog")
+    machine.mem32[machine.WATCHDOG_REASON] = 2  # FORCE: machine.reset(), mpremote reset
+    eq(b.reset_cause(), "soft", "a requested reset is not a watchdog alarm")
     machine.RESET_CAUSE[0] = machine.SOFT_RESET
     eq(b.reset_cause(), "soft")
     raises(ValueError, b.watchdog.start, 9000)
     eq(machine.WDTS, [])
+    eq(b.watchdog.feed_ms < b.watchdog.timeout_ms <= 8388, True, "the contract values fit the RP2040")
     b.watchdog.feed()   # before start: harmless
-    b.watchdog.start(5000)
+    b.watchdog.start(b.watchdog.timeout_ms)
+    eq(b.watchdog.timeout_ms, 8000)
     b.watchdog.feed()
     b.watchdog.feed()
-    eq((machine.WDTS[0].timeout, machine.WDTS[0].feeds), (5000, 2))
+    eq((machine.WDTS[0].timeout, machine.WDTS[0].feeds), (8000, 2))
     raises(RuntimeError, b.watchdog.start, 5000)
     b.motor.enable(True)
     b.motor.move(50)
@@ -507,6 +515,71 @@ def test_pico_board_has_the_interface():
     eq(machine.state(pins.EN).level, 1)
     eq(machine.PWMS[pins.BUZZER].duty_u16(), 0)
     eq(b.button.pressed_flag is not None, True)
+
+
+def _scratch_root():
+    import os
+    root = "/tmp/_pico_root_%d" % id(object())
+    try:
+        os.mkdir(root)
+    except OSError:
+        pass
+    return root
+
+
+def test_device_id_without_a_chip_id_is_made_once_and_kept():
+    fakes.reset()
+    machine.UNIQUE_ID[0] = b"\x00" * 8  # what an emulated chip (and some clones) report
+    root = _scratch_root()
+    first = board_mod.device_id(root + "/device_id")
+    eq((first[:6], len(first)), ("PICO-R", 22))
+    eq(board_mod.device_id(root + "/device_id"), first, "the same id after a reboot")
+    machine.UNIQUE_ID[0] = b"\xff" * 8
+    eq(board_mod.device_id(root + "/device_id"), first)
+    other = board_mod.device_id(_scratch_root() + "/device_id")
+    eq(other != first, True, "another board, another id")
+    machine.UNIQUE_ID[0] = b"\x01\x02\x03\x04\x05\x06\x07\x08"
+    eq(board_mod.device_id(root + "/device_id"), "PICO-0102030405060708", "a real id wins")
+
+
+def test_flash_nvram_keeps_the_last_record_and_states_its_policy():
+    from pico.nvram import FlashNvram, JOURNAL_MS, JOURNAL_STEPS
+    root = _scratch_root()
+    nv = FlashNvram(root + "/journal")
+    eq(nv.read(8), None, "a new store holds nothing")
+    nv.write(b"abcdefgh")
+    nv.write(b"ABCDEFGH")
+    eq(FlashNvram(root + "/journal").read(8), b"ABCDEFGH", "what a reboot reads back")
+    eq((nv.min_interval_ms, nv.max_steps, nv.writes), (JOURNAL_MS, JOURNAL_STEPS, 2))
+    raises(ValueError, FlashNvram, root + "/j2", 10)
+    raises(ValueError, FlashNvram, root + "/j2", 60000, 0)
+
+
+def test_journal_on_flash_writes_by_time_or_steps_not_every_move():
+    from pico.nvram import FlashNvram
+    from services.journal import Journal
+
+    class Clk:
+        t = 0
+
+        def ticks(self):
+            return self.t
+
+        def diff(self, a, b):
+            return a - b
+    nv = FlashNvram(_scratch_root() + "/journal", 60000, 320)
+    j = Journal(nv)
+    c = Clk()
+    eq(j.due(5, c), True, "the first move after boot is journaled")
+    j._at = 0
+    j.pending = 0
+    c.t = 30000
+    eq(j.due(100, c), False)
+    eq(j.due(100, c), False)
+    eq(j.due(120, c), True, "320 steps since the last record")
+    j.pending = 0
+    c.t = 60000
+    eq(j.due(1, c), True, "a minute since the last record")
 
 
 # ---------------------------------------------------------------- port (USB CDC)
@@ -565,7 +638,7 @@ def _app_on_pico(fill_ul):
 
         def write(self, b):
             return len(b)
-    b = board_mod.PicoBoard(port=NullPort())
+    b = board_mod.PicoBoard(port=NullPort(), root=None)
     t = FakeTicks(50000)
     b.clock = Clock(ticks_ms=t)
     b.initial_fill_ul = fill_ul
@@ -678,9 +751,8 @@ def test_ctrl_c_mid_move_leaves_the_driver_disabled():
         def write(self, b):
             return len(b)
     port = CtrlCPort()
-    b = board_mod.PicoBoard(port=port)
+    b = board_mod.PicoBoard(port=port, root=None)
     port.board = b
-    b.storage_root = None  # no flash writes from a unit test
     try:
         app_mod.run(b)
     except KeyboardInterrupt:

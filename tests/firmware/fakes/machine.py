@@ -13,6 +13,24 @@ WDTS = []       # every WDT made
 TIMERS = []     # every Timer made
 IRQ_STATE = [0]  # disable_irq nesting depth (0 = interrupts on)
 RESET_CAUSE = [PWRON_RESET]
+UNIQUE_ID = [b"\xe6\x60\x58\x38\x83\x2f\x1a\x2b"]
+WATCHDOG_REASON = 0x40058008
+
+
+class _Mem32:
+    """machine.mem32: only the registers the board reads (watchdog REASON)."""
+
+    def __init__(self):
+        self.regs = {}
+
+    def __getitem__(self, addr):
+        return self.regs.get(addr, 0)
+
+    def __setitem__(self, addr, v):
+        self.regs[addr] = v
+
+
+mem32 = _Mem32()
 
 
 def reset():
@@ -24,6 +42,8 @@ def reset():
     del TIMERS[:]
     IRQ_STATE[0] = 0
     RESET_CAUSE[0] = PWRON_RESET
+    UNIQUE_ID[0] = b"\xe6\x60\x58\x38\x83\x2f\x1a\x2b"
+    mem32.regs.clear()
 
 
 class _PinState:
@@ -228,7 +248,7 @@ def reset_cause():
 
 
 def unique_id():
-    return b"\xe6\x60\x58\x38\x83\x2f\x1a\x2b"
+    return UNIQUE_ID[0]
 
 
 def freq(hz=None):
