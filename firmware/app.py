@@ -61,6 +61,7 @@ class App:
         self._minute = _MINUTE_MS
         self._dirty = False
         self._hours = None
+        self._outage_from = None  # (day, ms) the pump was last alive, while the outage is unmeasured
         self.commands = Commands(self)
         self.protocol = Protocol(self.commands.table(), authorise=self.commands.authorise)
         self.supervisor = Supervisor(board, ("control", "link"))
@@ -168,12 +169,30 @@ class App:
         prog = self.pump.program
         if w is None or saved is None or prog is None:
             self.event("under_delivery", {"down_ms": None, "why": "outage of unknown length (clock not set)"})
+            if saved is not None and prog is not None:
+                # A Pico has no battery-backed clock: the outage is measured once the programmer
+                # sets the time (settle_outage), from the last moment the pump was known alive.
+                self._outage_from = (saved[0], saved[1])
             return
-        down = (w[0] - saved[0]) * _DAY_MS + (w[1] - saved[1])
+        self._log_missed(saved, (w[0] - saved[0]) * _DAY_MS + (w[1] - saved[1]), None)
+
+    def _log_missed(self, saved, down, how):
         if down <= 0:
             return
-        ug = prog.rate_at(saved[1] // _MINUTE_MS) * (down // 1000) // 86_400
-        self.event("under_delivery", {"down_s": down // 1000, "missed_ug": ug, "caught_up": False})
+        ug = self.pump.program.rate_at(saved[1] // _MINUTE_MS) * (down // 1000) // 86_400
+        data = {"down_s": down // 1000, "missed_ug": ug, "caught_up": False}
+        if how:
+            data["measured"] = how
+        self.event("under_delivery", data)
+
+    def settle_outage(self, day, ms):
+        """The clock was just set: log the outage that boot could not measure, if any."""
+        saved = self._outage_from
+        self._outage_from = None
+        if saved is None or self.pump.program is None:
+            return
+        booted = (day - saved[0]) * _DAY_MS + (ms - saved[1]) - self.pump.up_s * 1000
+        self._log_missed(saved, booted, "when the clock was set")
 
     # ---- events, saving ------------------------------------------------------------------
     def event(self, kind, data=None):
@@ -403,6 +422,9 @@ class App:
                     line = lines.pop(0)
                     self.sync()
                     reply = self.protocol.handle_line(line)
+                    f = gc.mem_free()  # with the request's garbage still on the heap: its peak
+                    if f < self.min_free:
+                        self.min_free = f
                     if reply:
                         port.write(reply)
             except Exception:  # the link restarts; therapy never sees this

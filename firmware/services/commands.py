@@ -199,6 +199,7 @@ class Commands:
         if a._hours is not None:
             a._hours.hour = None  # restart hourly accounting at the new time
         a.event("clock_set", {"day": day, "ms": ms, "was": list(old) if old else None})
+        a.settle_outage(day, ms)
         a.changed()
         return {"wall": [day, ms]}
 

@@ -11,6 +11,7 @@ Figures (lockstep, 480 µg/day at 2000 µg/mL = 10 µL/h = 200 steps of 50 nL pe
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,40 @@ def test_power_cut_between_saves_keeps_delivered_and_measures_the_outage(rig, pu
     assert after["reservoir_nl"] <= before["reservoir_nl"]
     assert abs(after["delivered_steps"] - moved) <= 1, "SR-032: accounting error at most one step"
     assert 7200 <= ud[0]["data"]["down_s"] <= 7201, ud[0]["data"]
+
+
+@pytest.mark.safety("SR-007", "SR-032")
+def test_outage_without_a_clock_is_measured_when_the_clock_is_set(rig, pumpctl):
+    """A stock Pico has no battery-backed clock: after a power cut it boots not knowing how long
+    it was down. The outage is logged as unknown at boot, then measured (from the last moment
+    the pump was known alive) once the programmer sets the time; nothing is caught up."""
+    import datetime as dt
+    import os
+    import signal
+    from pumpctl import api
+    info = rig()
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("bench", "advance", "2h")
+    before = pumpctl("status")
+    os.kill(info.pid, signal.SIGKILL)  # the power cut; the board comes back with no clock
+    while benchmod._alive(info.pid):
+        time.sleep(0.02)
+    benchmod.start(rig.dir, fresh=False, wall=None, **info.d["options"])
+    after = pumpctl("status")
+    assert after["wall"] is None and "CLOCK_NOT_SET" in [a["code"] for a in after["alarms"]]
+    assert after["delivered_steps"] == before["delivered_steps"]
+    pumpctl("bench", "advance", "30m")  # the pump runs 30 min before anyone sets its clock
+    with api.connect() as pump:
+        pump.time_sync(dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+                       + dt.timedelta(days=DAY, milliseconds=MS0 + 4 * HOUR + 30 * 60_000))
+    new = _after(_log_all(pumpctl), before["log_seq"])
+    ud = [r["data"] for r in new if r["type"] == "under_delivery"]
+    assert ud[0] == {"down_ms": None, "why": "outage of unknown length (clock not set)"}, ud
+    # Down from 12:30 (last alive) to 14:30 (booted: 15:00 minus the 30 min it ran since).
+    assert ud[1] == {"down_s": 7200, "missed_ug": 40, "caught_up": False, "measured": "when the clock was set"}, ud
+    assert len(ud) == 2
+    pumpctl("time", "sync")  # a second setting measures nothing more
+    assert len([r for r in _after(_log_all(pumpctl), before["log_seq"]) if r["type"] == "under_delivery"]) == 2
 
 
 # ---- (2) a power cut mid-bolus ----------------------------------------------------------------
