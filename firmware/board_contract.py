@@ -53,6 +53,7 @@ BOARD = (
     ("watchdog", "part", (
         ("start", "call", "(timeout_ms): None; once"),
         ("feed", "call", "(): None"),
+        ("release", "call", "(): None; stops it, only when a person interrupts the firmware (Ctrl-C)"),
         ("feed_ms", "value", "int"),
         ("timeout_ms", "value", "int"),
     ), "hardware watchdog: the supervisor feeds it every feed_ms while every task checks in"),

@@ -20,6 +20,10 @@ _WDT_MAX_MS = const(8388)  # RP2040 hardware limit
 # machine.reset_cause() also reports as WDT_RESET.
 _WATCHDOG_REASON = const(0x40058008)
 _REASON_TIMER = const(1)
+# WATCHDOG CTRL through the RP2040's atomic bit-clear alias (+0x3000): clearing ENABLE (bit 30)
+# stops the countdown. machine.WDT has no deinit on rp2, but the hardware allows it.
+_WATCHDOG_CTRL_CLR = const(0x4005B000)
+_CTRL_ENABLE = const(0x40000000)
 
 
 def boot_button_held(pin=pins.BUTTON, samples=5):
@@ -55,6 +59,14 @@ class Watchdog:
     def feed(self):
         if self._wdt is not None:
             self._wdt.feed()
+
+    def release(self):
+        """Stop the watchdog: only when a person interrupted the firmware (Ctrl-C from mpremote
+        or Thonny). Without this the board resets 8 s later, in the middle of `make flash` or
+        whatever the person is doing at the REPL. A crash keeps it running, so the board resets
+        and therapy resumes."""
+        machine.mem32[_WATCHDOG_CTRL_CLR] = _CTRL_ENABLE
+        self._wdt = None
 
 
 def make_motor(p=pins):

@@ -109,6 +109,9 @@ class SimWatchdog:
         self.feeds += 1
         self.last = self.clock.now_ms()
 
+    def release(self):
+        self.started = False  # Ctrl-C on the bench: the person is in charge now
+
     async def run(self):
         s = self.clock.Sleeper()
         while True:

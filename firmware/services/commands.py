@@ -173,8 +173,10 @@ class Commands:
 
     def stop(self, args):
         a = self.app
+        # No abort: the head finishes the step(s) already commanded and counted (a move is a few
+        # ms), so delivered stays what the head moved; then EN is released as after every move.
+        # An occlusion or a fault aborts at once (App.occlusion).
         a.pump.stop("stopped by programmer")
-        a.board.motor.enable(False)
         a.event("stop", {})
         a.changed()
         return {"state": a.pump.state}

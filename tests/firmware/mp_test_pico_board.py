@@ -759,3 +759,6 @@ def test_ctrl_c_mid_move_leaves_the_driver_disabled():
         pass
     eq(machine.state(pins.EN).level, 1, "EN released after Ctrl-C")
     eq(b.motor.pending(), 0)
+    # The RP2040 watchdog cannot be left running under a person at the REPL: it would reset
+    # the board 8 s later, in the middle of `make flash`. Its ENABLE bit is cleared.
+    eq(machine.mem32[0x4005B000], 0x40000000, "watchdog CTRL.ENABLE cleared through the clear alias")
