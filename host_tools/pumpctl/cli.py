@@ -15,18 +15,11 @@ from . import __version__, bench, programs
 from .durations import format_ms, parse_ms
 from .errors import BenchError, DeviceError, LinkError, PumpctlError, UsageError
 from .link import Link
+from .output import Out
 from .progress import Progress
 
 DISCLAIMER = "Research and education prototype: never for human use."
 EPOCH_2000 = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
-
-
-class Out:
-    """One result: data for --json, sentences for people."""
-
-    def __init__(self, data: Any, text: str = "") -> None:
-        self.data = data
-        self.text = text
 
 
 # ---- connection ----------------------------------------------------------------------------
@@ -542,8 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--temperature", type=float, default=20.0, help="water temperature, °C (density)")
     ca.add_argument("--force", action="store_true", help="accept a result far from the last calibration")
     add(sub, "provision", cmd_provision, "new per-device keys for clinician and patient")
-    from . import cli_lab
+    from . import cli_lab, cli_pico
     cli_lab.register(sub, add)
+    cli_pico.register(sub, add)
     return p
 
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 from . import accuracy, api, programs, watch
 from .durations import format_ms, parse_ms
 from .errors import BenchError, UsageError
+from .output import Out
 from .progress import Progress
 
 SAMPLE_MS = 30_000
@@ -27,7 +28,6 @@ def _plots() -> Any:
 
 
 def _out(data: Any, text: str) -> Any:
-    from .cli import Out  # late: cli imports this module
     return Out(data, text)
 
 

@@ -3,7 +3,7 @@
     python tests/heap/rig.py [--port 32|64|both] [--heap BYTES] [--json]
 
 32: MicroPython's 32-bit WebAssembly port under Node, objects the size of a Pico's (the
-    package is installed from the npm registry into build/heap32 on first use).
+    package is pinned in the repository's package.json; `make` installs it with npm ci).
 64: the unix port (`micropython -X heapsize=N`), where running out of heap raises
     MemoryError exactly as on a board.
 See tests/heap/README.md for what is measured and why.
@@ -49,22 +49,16 @@ def compile_lib(out: Path = BUILD / "heap-mpy") -> Path:
         raise RigError(str(e)) from None
 
 
-def ensure_wasm(prefix: Path = BUILD / "heap32") -> Path:
-    """Install the pinned WebAssembly MicroPython from the npm registry once."""
-    mark = prefix / "node_modules" / WASM_PKG / "package.json"
-    if mark.exists() and json.loads(mark.read_text()).get("version") == WASM_VERSION:
-        return prefix
-    for tool in ("node", "npm"):
-        if not shutil.which(tool):
-            raise RigError(f"{tool} is not on PATH: the 32-bit heap measurement runs MicroPython's "
-                           "WebAssembly port under Node.js")
-    prefix.mkdir(parents=True, exist_ok=True)
-    (prefix / "package.json").write_text('{"private": true}\n')
-    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(prefix),
-                        f"{WASM_PKG}@{WASM_VERSION}"], capture_output=True, text=True)
-    if r.returncode != 0 or not mark.exists():
-        raise RigError(f"npm install {WASM_PKG}@{WASM_VERSION} failed: {r.stderr.strip()[-500:]}")
-    return prefix
+def ensure_wasm() -> Path:
+    """The pinned WebAssembly MicroPython in the project's node_modules (installed by make)."""
+    mark = ROOT / "node_modules" / WASM_PKG / "package.json"
+    if not shutil.which("node"):
+        raise RigError("node is not on PATH: the 32-bit heap measurement runs MicroPython's "
+                       "WebAssembly port under Node.js 18+")
+    if not mark.exists() or json.loads(mark.read_text()).get("version") != WASM_VERSION:
+        raise RigError(f"{WASM_PKG}@{WASM_VERSION} is not installed in {ROOT / 'node_modules'}: "
+                       "run `make venv` (it runs npm ci)")
+    return mark
 
 
 def _result(r: subprocess.CompletedProcess, what: str) -> dict[str, Any]:
@@ -84,15 +78,8 @@ def _result(r: subprocess.CompletedProcess, what: str) -> dict[str, Any]:
 
 def run32(heap: int = PICO_HEAP, entry: str = "drive", timeout: float = 900) -> dict[str, Any]:
     lib = compile_lib()
-    prefix = ensure_wasm()
-    # run32.mjs resolves the package next to LIBDIR's parent: give it build/heap32/lib.
-    link = prefix / "lib"
-    if link.is_symlink() or link.exists():
-        if link.resolve() != lib.resolve():
-            link.unlink()
-    if not link.exists():
-        link.symlink_to(lib.resolve())
-    r = subprocess.run(["node", str(HERE / "run32.mjs"), str(heap), str(link), entry],
+    ensure_wasm()
+    r = subprocess.run(["node", str(HERE / "run32.mjs"), str(heap), str(lib), entry],
                        capture_output=True, text=True, timeout=timeout)
     return _result(r, "the WebAssembly run")
 

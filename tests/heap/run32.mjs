@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 
 const [heapArg, lib, entryArg] = process.argv.slice(2);
 const entry = entryArg || "drive";  // a module with `async def run(root)`
@@ -22,7 +23,9 @@ globalThis.setTimeout = (fn, ms, ...a) => (!ms || ms <= 0) ? setImmediate(fn, ..
 globalThis.clearTimeout = (h) => (h && h.constructor && h.constructor.name === "Immediate")
   ? clearImmediate(h) : realClearTimeout(h);
 
-const require = createRequire(path.resolve(lib, "..", "package.json"));
+// The package is pinned in the repository's package.json and installed by `make` (npm ci).
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const require = createRequire(path.join(root, "package.json"));
 const pkg = require.resolve("@micropython/micropython-webassembly-pyscript/micropython.mjs");
 const { loadMicroPython } = await import(pkg);
 const mp = await loadMicroPython({

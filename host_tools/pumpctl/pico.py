@@ -1,0 +1,365 @@
+"""The emulated Pico: the official MicroPython rp2 firmware on an emulated RP2040 (rp2040js,
+pico-emu/), its USB serial port on a pseudo-terminal, as a real board's /dev/ttyACM0.
+
+`make flash PORT=<port>` flashes it exactly as a real board and every `pumpctl --port <port>`
+command talks to it. Its control channel drives the pins a bench would touch (the bolus button,
+the battery on ADC0) and reports what the pins did (STEP edges, EN/DIR, LEDs, buzzer PWM), in
+emulated time. Its flash lives in a file that survives stop/start and power cuts, as a board
+keeps its flash when unplugged.
+
+Research and education prototype: never for human use.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from . import paths
+from .errors import BenchError
+
+UF2_HELP = ("set PICO_UF2 to the official MicroPython v1.28.0 firmware for RPI_PICO "
+            "(https://micropython.org/download/RPI_PICO/), or keep ../shared/pico/firmware.uf2 "
+            "next to the repository")
+NODE_MIN = 18
+DISCLAIMER = "Research and education prototype: never for human use."
+
+
+class PicoError(BenchError):
+    """The emulated Pico could not start, answer or stop; the message says why."""
+
+
+class PicoInfo:
+    def __init__(self, d: dict[str, Any]) -> None:
+        self.d = d
+        self.dir = Path(d["dir"])
+        self.port: str = d["port"]
+        self.control: str = d["control"]
+        self.pid: int = d["pid"]
+        self.flash = Path(d["flash"])
+
+
+# ---- what it needs ---------------------------------------------------------------------------
+def emu_dir() -> Path:
+    return paths.repo_root() / "pico-emu"
+
+
+def uf2_path() -> Optional[Path]:
+    """The firmware image: PICO_UF2, else ../shared/pico/firmware.uf2 beside the repository."""
+    env = os.environ.get("PICO_UF2")
+    if env:
+        return Path(env)
+    p = paths.repo_root().parent / "shared" / "pico" / "firmware.uf2"
+    return p if p.exists() else None
+
+
+def node_version(node: str = "node") -> Optional[tuple[int, ...]]:
+    exe = shutil.which(node)
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        return tuple(int(x) for x in out.lstrip("v").split(".")[:3])
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+
+
+def missing() -> Optional[str]:
+    """Why the emulated Pico cannot run here (one sentence), or None when it can."""
+    uf2 = uf2_path()
+    if uf2 is None or not uf2.exists():
+        where = f" ({uf2} does not exist)" if uf2 else ""
+        return f"no MicroPython firmware image for the emulated Pico{where}: {UF2_HELP}"
+    v = node_version()
+    if v is None:
+        return "Node.js is not installed: the emulated Pico needs Node.js 18 or newer (https://nodejs.org)"
+    if v[0] < NODE_MIN:
+        return f"Node.js {'.'.join(map(str, v))} is too old: the emulated Pico needs Node.js 18 or newer"
+    if not (paths.repo_root() / "node_modules" / "rp2040js" / "package.json").exists():
+        return "rp2040js is not installed in the project: run `make venv` (it runs `npm ci`)"
+    return None
+
+
+def default_dir() -> Path:
+    return paths.state_home() / "pico"
+
+
+def _current_file() -> Path:
+    return paths.state_home() / "current-pico"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def find(pico_dir: Optional[Path] = None) -> PicoInfo:
+    """The running emulated Pico (the one started last, unless a directory is given)."""
+    if pico_dir is None:
+        ptr = _current_file()
+        if not ptr.exists():
+            raise PicoError("no emulated Pico is running: start one with `pumpctl pico start`")
+        pico_dir = Path(ptr.read_text().strip())
+    f = Path(pico_dir) / "pico.json"
+    if not f.exists():
+        raise PicoError(f"no emulated Pico in {pico_dir}: start one with `pumpctl pico start`")
+    info = PicoInfo(json.loads(f.read_text()))
+    if not _alive(info.pid):
+        raise PicoError(f"the emulated Pico in {pico_dir} is not running any more "
+                        f"(see {pico_dir}/pico.log); start it again")
+    return info
+
+
+# ---- the control channel ---------------------------------------------------------------------
+def control(info: PicoInfo, line: str, timeout: float = 10.0) -> Any:
+    """One control command (pico-emu/README.md); returns the parsed JSON reply (or "ok")."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(info.control)
+        s.sendall(line.encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+    except (OSError, socket.timeout) as e:
+        raise PicoError(f"the emulated Pico's control channel did not answer {line.split()[0]!r}: {e}") from None
+    finally:
+        s.close()
+    text = buf.decode(errors="replace").strip()
+    if text == "ok":
+        return "ok"
+    try:
+        reply = json.loads(text)
+    except ValueError:
+        raise PicoError(f"the emulated Pico answered {line.split()[0]!r} with {text[:200]!r}") from None
+    if isinstance(reply, dict) and "error" in reply:
+        raise PicoError(f"the emulated Pico refused {line!r}: {reply['error']}")
+    return reply
+
+
+def board_pins() -> dict[str, Any]:
+    """The pin map and divider of boards/pico/pins.py (read, not imported: it is firmware)."""
+    tree = ast.parse((paths.repo_root() / "boards" / "pico" / "pins.py").read_text())
+    out: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                out[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    return out
+
+
+def battery_raw(mv: int, p: Optional[dict[str, Any]] = None) -> int:
+    """The 12-bit ADC0 reading a battery of `mv` gives through the board's divider."""
+    p = p or board_pins()
+    top, bottom, vref = p["DIVIDER_TOP_OHM"], p["DIVIDER_BOTTOM_OHM"], p["ADC_VREF_MV"]
+    pin_mv = mv * bottom / (top + bottom)
+    return max(0, min(4095, round(pin_mv * 4095 / vref)))
+
+
+def set_battery(info: PicoInfo, mv: int) -> int:
+    if not isinstance(mv, int) or isinstance(mv, bool) or not 0 <= mv <= 6600:
+        raise PicoError(f"battery must be a whole number of mV in 0..6600 (what the divider can show), got {mv!r}")
+    p = board_pins()
+    channel = p["BATTERY_ADC"] - 26
+    raw = battery_raw(mv, p)
+    control(info, f"adc {channel} {raw}")
+    return raw
+
+
+def button(info: PicoInfo, action: str, press_ms: int = 200) -> None:
+    """press (down for press_ms, then up), hold (down until release) or release."""
+    pin = board_pins()["BUTTON"]
+    if action == "press":
+        control(info, f"pin {pin} 0")
+        time.sleep(press_ms / 1000)
+        control(info, f"pin {pin} z")
+    elif action == "hold":
+        control(info, f"pin {pin} 0")
+    elif action == "release":
+        control(info, f"pin {pin} z")
+    else:
+        raise PicoError(f"button action must be press, hold or release, got {action!r}")
+
+
+def pins(info: PicoInfo) -> dict[str, Any]:
+    """What the pump's pins did, by name (edge counts since start, levels now, buzzer PWM)."""
+    p = board_pins()
+    t = control(info, "time")
+    levels = control(info, "levels")["pins"]
+    out: dict[str, Any] = {"t_ns": t["t_ns"], "boots": t["boots"], "last_reset": t["last_reset"]}
+    for name in ("STEP", "DIR", "EN", "LED_RED", "LED_YELLOW", "BUTTON"):
+        e = control(info, f"edges {p[name]}")
+        lv = levels[str(p[name])]
+        out[name.lower()] = {"gpio": p[name], "level": lv["out"] if lv["oe"] else lv["in"],
+                             "output": lv["oe"], "rising": e["rising"], "falling": e["falling"]}
+    bz = control(info, f"pwm {p['BUZZER']}")
+    out["buzzer"] = {"gpio": p["BUZZER"], "sounding": bz["sounding"], "freq_hz": bz["freq_hz"],
+                     "duty": bz["duty"], "history": bz["history"]}
+    return out
+
+
+# ---- start, stop, power ------------------------------------------------------------------------
+def start(pico_dir: Optional[Path] = None, fresh: bool = False, idle_speed: float = 1.0,
+          uf2: Optional[Path] = None, unique_id: Optional[str] = None, timeout: float = 30.0,
+          hold_button: bool = False) -> PicoInfo:
+    """Start an emulated Pico. Its flash lives in pico_dir/flash.img and survives stop/start
+    (a board keeps its flash); `fresh` erases it first (a new board with only MicroPython)."""
+    why = missing() if uf2 is None else None
+    if why:
+        raise PicoError(why)
+    uf2 = Path(uf2) if uf2 else uf2_path()
+    assert uf2 is not None
+    if not uf2.exists():
+        raise PicoError(f"the firmware image {uf2} does not exist: {UF2_HELP}")
+    if not idle_speed >= 0:
+        raise PicoError(f"speed must be 0 (as fast as possible) or more, got {idle_speed}")
+    d = Path(pico_dir) if pico_dir else default_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    os.chmod(d, 0o700)  # the flash image holds the device keys
+    try:
+        running = find(d)
+        raise PicoError(f"an emulated Pico is already running in {d} (pid {running.pid}); stop it first")
+    except PicoError as e:
+        if "already running" in str(e):
+            raise
+    control_path = str(d / "control.sock")
+    if len(control_path) > 100:
+        raise PicoError(f"directory path too long for a unix socket: {d}")
+    flash = d / "flash.img"
+    if fresh:
+        for f in (flash, d / "flash.img.uid"):
+            if f.exists():
+                f.unlink()
+    link = d / "ttyACM0"
+    log_path = d / "pico.log"
+    for f in (link, d / "events.txt"):
+        if f.is_symlink() or f.exists():
+            f.unlink()
+    emu = emu_dir()
+    cmd = [sys.executable, str(emu / "pico-pty.py"), "--link", str(link), "--log", str(log_path), "--",
+           "--uf2", str(uf2), "--fs", str(flash), "--control", control_path, "--idle-speed", f"{idle_speed:g}"]
+    if unique_id:
+        cmd += ["--unique-id", unique_id]
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=str(emu),
+                            start_new_session=True, close_fds=True)
+    log.close()
+    info = PicoInfo({"dir": str(d), "port": str(link), "control": control_path, "pid": proc.pid,
+                     "flash": str(flash), "uf2": str(uf2), "started": time.time(), "cmd": cmd,
+                     "options": {"idle_speed": idle_speed, "unique_id": unique_id}})
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise PicoError(f"the emulated Pico exited at start (code {proc.returncode}):\n{tail}")
+        try:
+            if link.exists():
+                control(info, "time", timeout=2)
+                break
+        except PicoError:
+            pass
+        if time.monotonic() > deadline:
+            _kill(proc.pid, signal.SIGKILL)
+            raise PicoError(f"the emulated Pico did not come up within {timeout:.0f} s (see {log_path})")
+        time.sleep(0.05)
+    if hold_button:
+        button(info, "hold")
+        reset(info)  # boot again with the button down: main.py leaves the REPL free
+    (d / "pico.json").write_text(json.dumps(info.d, indent=2))
+    paths.state_home().mkdir(parents=True, exist_ok=True)
+    _current_file().write_text(str(d))
+    return info
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the pty wrapper leads its own session: node goes with it
+    except ProcessLookupError:
+        pass
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def stop(info: PicoInfo, timeout: float = 15.0) -> None:
+    """Stop the emulator cleanly (it writes its flash image back)."""
+    _kill(info.pid, signal.SIGTERM)
+    if not _wait_gone(info.pid, timeout):
+        _kill(info.pid, signal.SIGKILL)
+        _wait_gone(info.pid, 5)
+    _forget(info)
+
+
+def _forget(info: PicoInfo) -> None:
+    try:
+        (info.dir / "pico.json").unlink()
+    except FileNotFoundError:
+        pass
+    ptr = _current_file()
+    if ptr.exists() and ptr.read_text().strip() == str(info.dir):
+        ptr.unlink()
+
+
+def power_cut(info: PicoInfo, down_s: float = 0.0) -> PicoInfo:
+    """Pull the plug (kill -9: nothing gets a chance to save; the flash file holds exactly what
+    the chip's flash held), wait down_s seconds, and plug it in again."""
+    _kill(info.pid, signal.SIGKILL)
+    _wait_gone(info.pid, 10)
+    _forget(info)
+    if down_s > 0:
+        time.sleep(down_s)
+    opts = info.d.get("options", {})
+    return start(info.dir, fresh=False, idle_speed=opts.get("idle_speed", 1.0),
+                 uf2=Path(info.d["uf2"]), unique_id=opts.get("unique_id"))
+
+
+def status(info: PicoInfo) -> dict[str, Any]:
+    t = control(info, "time")
+    st = control(info, "stats json")
+    port = os.path.realpath(info.port)
+    return {"running": True, "dir": str(info.dir), "port": info.port, "pty": port, "pid": info.pid,
+            "control": info.control, "flash": str(info.flash), "uf2": info.d.get("uf2"),
+            "emulated_s": t["t_ns"] / 1e9, "boots": t["boots"], "last_reset": t["last_reset"],
+            "stats": st}
+
+
+def reset(info: PicoInfo, timeout: float = 10.0) -> str:
+    """Press RUN: the chip resets (flash kept) and its USB port goes away and comes back as a
+    new pty behind the same link. Returns the port once it is back."""
+    old = os.path.realpath(info.port)
+    control(info, "reset")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = os.path.realpath(info.port)
+        if now != old and os.path.exists(now):
+            return info.port
+        time.sleep(0.05)
+    raise PicoError(f"the emulated Pico's USB port {info.port} did not come back within {timeout:.0f} s")
