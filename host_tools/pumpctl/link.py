@@ -7,12 +7,26 @@ from typing import Any, Optional
 
 import serial
 
+try:  # termios (POSIX) raises its own error type from tcdrain/tcflush on a hung-up tty
+    import termios
+    _TTY_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
+except ImportError:  # pragma: no cover - Windows
+    _TTY_ERRORS = (serial.SerialException, OSError)
+
 from . import frames
 from .errors import DeviceError, LinkError, PumpctlError
 
 # Commands anyone may send without a MAC (the device's table is firmware/services/auth.py;
 # this copy only decides what the host signs: the device decides what it accepts).
 UNSIGNED = frozenset({"hello", "identify", "status", "alarms", "drugs"})
+
+
+class PortUnavailable(LinkError):
+    """The port could not be opened (absent, not yet back after a reset, or refused)."""
+
+
+class LinkLost(LinkError):
+    """The port failed while in use: the board was reset or unplugged (hangup, EIO, ...)."""
 
 
 class Link:
@@ -23,8 +37,12 @@ class Link:
         try:
             self.ser = serial.Serial(port, 115200, timeout=0.05, write_timeout=2)
         except (serial.SerialException, OSError) as e:
-            raise LinkError(f"cannot open {port}: {e}") from None
-        self.ser.reset_input_buffer()  # stale replies for an earlier host
+            raise PortUnavailable(f"cannot open {port}: {e}") from None
+        try:
+            self.ser.reset_input_buffer()  # stale replies for an earlier host
+        except _TTY_ERRORS as e:
+            self.close()
+            raise self._lost(e, "connecting") from None
         self._buf = b""
         # Sequence numbers start somewhere new each session so a stale reply never matches.
         self.seq = int.from_bytes(os.urandom(3), "big") + 1
@@ -65,6 +83,27 @@ class Link:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _lost(self, e: BaseException, doing: str) -> LinkError:
+        """One sentence for a pyserial/OS failure on the open port (never a traceback)."""
+        if isinstance(e, serial.SerialTimeoutException):
+            return LinkLost(f"the pump on {self.port_path} stopped taking data while {doing} "
+                            "(write timed out: is it stuck or being reset?)")
+        return LinkLost(f"the pump on {self.port_path} went away while {doing} (it was reset or unplugged)")
+
+    def _read_some(self) -> bytes:
+        try:
+            # Block for the first byte only (up to the serial timeout), then take what is there.
+            return self.ser.read(max(1, self.ser.in_waiting))
+        except _TTY_ERRORS as e:
+            raise self._lost(e, "reading from it") from None
+
+    def _send(self, frame: bytes) -> None:
+        try:
+            self.ser.write(frame)
+            self.ser.flush()
+        except _TTY_ERRORS as e:
+            raise self._lost(e, "sending to it") from None
+
     def _next_seq(self) -> int:
         self.seq = (self.seq % ((1 << 30) - 1)) + 1
         return self.seq
@@ -75,8 +114,7 @@ class Link:
             if i >= 0:
                 line, self._buf = self._buf[:i], self._buf[i + 1:]
                 return line
-            # Block for the first byte only (up to the serial timeout), then take what is there.
-            chunk = self.ser.read(max(1, self.ser.in_waiting))
+            chunk = self._read_some()
             if chunk:
                 self._buf += chunk
         return None
@@ -100,8 +138,7 @@ class Link:
             raise LinkError(f"request too large for one frame ({len(frame)} bytes)")
         for attempt in range(self.retries + 1):
             # The same bytes on a retry: the device answers a repeat from its reply cache.
-            self.ser.write(frame)
-            self.ser.flush()
+            self._send(frame)
             deadline = time.monotonic() + self.timeout
             while True:
                 line = self._readline(deadline)
@@ -111,7 +148,9 @@ class Link:
                     reply = frames.parse(line)
                 except frames.FrameError:
                     continue  # corrupted reply: wait for the retry
-                if reply is None:
+                if reply is None or "ok" not in reply:
+                    # Not a frame, or our own request echoed back (a REPL or a terminal echoes
+                    # what it is sent): noise, never mistaken for the pump's answer.
                     self.noise.append(line)
                     continue
                 if reply.get("s") != seq:
