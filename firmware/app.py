@@ -63,6 +63,7 @@ class App:
         self.tasks = []
         self._out = None
         self._unsound = False  # the self-test found the saved state unusable
+        self._restored = False  # boot() has restored the saved state (or found none)
         self.log = None
         self.history = None
         self.store = None
@@ -134,6 +135,7 @@ class App:
                         state["wall"] = [jw[0], jw[1]]  # the last moment the pump was known alive
         elif b.initial_fill_ul and not self.selftest:
             self.pump.reservoir.fill(b.initial_fill_ul)  # a fresh bench starts filled
+        self._restored = True  # from here on a save keeps what was restored
         if not self.calibrated:
             self.selftest.append("no calibration stored")
         if not (100 <= self.pump.pl_per_step <= 1_000_000):
@@ -225,8 +227,10 @@ class App:
         return 0
 
     def save(self):
-        if self.store is None or self._unsound:
-            return  # never overwrite a state the self-test could not use
+        if self.store is None or self._unsound or not self._restored:
+            # Never overwrite a state the self-test could not use, nor one not yet restored: a
+            # Ctrl-C during boot (mpremote right after a reset) once saved a blank state over it.
+            return
         self._journal()  # journal and state agree at every save
         try:
             self.store.save(persist.snapshot(self))
@@ -323,8 +327,16 @@ class App:
         if flags & FLAG_PRIME_DONE:
             self.event("prime_done", {})
 
+    def _heap_mark(self):
+        # gc.mem_free() allocates nothing but scans the whole heap (9 ms on a Pico): sampled
+        # after each request and each minute, never per control tick.
+        f = gc.mem_free()
+        if f < self.min_free:
+            self.min_free = f
+
     def housekeeping(self):
         """Once a minute: conditions that are measured rather than counted, and history."""
+        self._heap_mark()
         now = self.pump.up_s
         self._journal()  # a heartbeat: an outage is measured from the last minute alive
         mv = self.board.battery_mv()
@@ -414,9 +426,6 @@ class App:
                 self.alarms.raise_alarm("SELF_TEST_FAILED", self.pump.up_s)
                 self.event("internal_error", {"where": "control", "error": repr(e)[:60]})
             sup.check_in(0)
-            f = gc.mem_free()  # allocation-free: tracks the heap's low-water mark
-            if f < self.min_free:
-                self.min_free = f
             await self.clock.wait(self.next_wake(), self.sleeper)
 
     # ---- the programmer link ------------------------------------------------------------------
@@ -432,9 +441,7 @@ class App:
                     line = lines.pop(0)
                     self.sync()
                     reply = self.protocol.handle_line(line)
-                    f = gc.mem_free()  # with the request's garbage still on the heap: its peak
-                    if f < self.min_free:
-                        self.min_free = f
+                    self._heap_mark()  # the request's garbage is still on the heap: its peak
                     if reply:
                         port.write(reply)
             except Exception:  # the link restarts; therapy never sees this

@@ -154,7 +154,8 @@ class PicoBoard:
             self.nvram = FlashNvram(base + "/journal")
 
     def tasks(self, app):
-        return ()
+        from pico.irq import relay
+        return (relay(),)  # a Ctrl-C caught inside an interrupt handler, raised again here
 
     def battery_mv(self):
         return self.battery.mv()

@@ -7,6 +7,7 @@ from micropython import const
 import time
 import asyncio
 from machine import Pin
+from pico.irq import interrupted
 
 _DEBOUNCE_MS = const(50)
 
@@ -25,12 +26,15 @@ class Button:
         self._pin.irq(handler=self._isr_cb, trigger=Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
 
     def _isr(self, pin):
-        now = self._ticks()
-        quiet = time.ticks_diff(now, self._last_edge)
-        self._last_edge = now
-        if quiet >= self._debounce and self._pin.value() == 0:
-            self.presses = (self.presses + 1) & 0x3FFFFFFF
-            self.pressed_flag.set()
+        try:
+            now = self._ticks()
+            quiet = time.ticks_diff(now, self._last_edge)
+            self._last_edge = now
+            if quiet >= self._debounce and self._pin.value() == 0:
+                self.presses = (self.presses + 1) & 0x3FFFFFFF
+                self.pressed_flag.set()
+        except KeyboardInterrupt:
+            interrupted.set()  # Ctrl-C landed in the handler: pico/irq.py hands it on
 
     def held(self):
         """True while the button is down (level, not debounced)."""

@@ -6,6 +6,7 @@
 from micropython import const
 import time
 from machine import Pin, PWM, Timer
+from pico.irq import interrupted
 
 _PWM_HZ = const(20000)        # above hearing, fine for a small brushed motor
 _MAX_RUN_MS = const(86400000)  # one move may run at most a day
@@ -27,7 +28,11 @@ class DcPump:
         self._stop_cb = self._stop  # made once: the timer callback must not allocate
 
     def _stop(self, t):
-        self._pwm.duty_u16(0)
+        try:
+            self._pwm.duty_u16(0)
+        except KeyboardInterrupt:
+            self._pwm.duty_u16(0)
+            interrupted.set()  # Ctrl-C landed in the handler: pico/irq.py hands it on
         self._running = False
 
     def slice_ms(self):

@@ -19,6 +19,7 @@ from micropython import const
 import machine
 from machine import Pin
 import rp2
+from pico.irq import interrupted
 
 try:
     from typing_extensions import TYPE_CHECKING  # type: ignore
@@ -107,18 +108,26 @@ class Stepper:
 
     # --- IRQ handlers: attribute stores of small ints and pin writes only (no allocation).
     def _done(self, sm):
-        n = self._outstanding - 1
-        if n < 0:
-            n = 0
-        self._outstanding = n
-        if self._backlog:
-            self._feed()
-        if self._outstanding == 0:
+        try:
+            n = self._outstanding - 1
+            if n < 0:
+                n = 0
+            self._outstanding = n
+            if self._backlog:
+                self._feed()
+            if self._outstanding == 0:
+                self._en.value(self._en_off)
+        except KeyboardInterrupt:
+            # Ctrl-C landed here (pico/irq.py): release EN, hand the interrupt on, stay armed.
             self._en.value(self._en_off)
+            interrupted.set()
 
     def _on_stall(self, pin):
-        self._stall = True
-        self._backlog = 0
+        try:
+            self._stall = True
+            self._backlog = 0
+        except KeyboardInterrupt:
+            interrupted.set()
         self._en.value(self._en_off)
 
     def _feed(self):

@@ -427,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object (for scripts)")
     common.add_argument("--port", default=argparse.SUPPRESS, help="serial port of a real board (default: the running virtual bench)")
     common.add_argument("--bench-dir", default=argparse.SUPPRESS, help="directory of the virtual bench to talk to")
+    common.add_argument("--pico", action="store_true", default=argparse.SUPPRESS,
+                        help="talk to the emulated Pico started last (`pumpctl pico start`) over its USB port")
     common.add_argument("--timeout", type=float, default=argparse.SUPPRESS, help="seconds to wait for each reply (default 5)")
     common.add_argument("--role", choices=("clinician", "patient"), default=argparse.SUPPRESS,
                         help="whose key signs the commands (default clinician; patient-bolus uses patient)")
@@ -542,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _defaults(args: argparse.Namespace) -> None:
-    for k, v in (("json", False), ("port", None), ("bench_dir", None), ("timeout", 5.0), ("yes", False), ("role", "clinician")):
+    for k, v in (("json", False), ("port", None), ("pico", False), ("bench_dir", None), ("timeout", 5.0), ("yes", False), ("role", "clinician")):
         if not hasattr(args, k):
             setattr(args, k, v)
 
@@ -557,6 +559,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.pico and not args.port:
+            from . import pico
+            args.port = pico.find().port
         out = fn(args)
     except PumpctlError as e:
         if args.json:

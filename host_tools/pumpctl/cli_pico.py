@@ -50,10 +50,11 @@ def cmd_stop(args: argparse.Namespace) -> Out:
 def cmd_status(args: argparse.Namespace) -> Out:
     st = pico.status(_find(args))
     s = st["stats"]
+    mhz = float(s.get("mhz", s.get("effective_mhz", 0)))
     return Out(st, f"Emulated Pico running (pid {st['pid']}), USB port {st['port']} -> {st['pty']}.\n"
                    f"Emulated time {st['emulated_s']:.1f} s over {st['boots']} boot(s); last reset: {st['last_reset']}.\n"
                    f"Flash: {s.get('erases', '?')} sector erases and {s.get('programs', '?')} page programs since start; "
-                   f"CPU about {s.get('mhz', s.get('effective_mhz', '?'))} MHz effective.")
+                   f"CPU about {mhz:.1f} MHz effective (a real Pico: 125).")
 
 
 def cmd_port(args: argparse.Namespace) -> Out:

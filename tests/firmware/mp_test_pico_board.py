@@ -762,3 +762,54 @@ def test_ctrl_c_mid_move_leaves_the_driver_disabled():
     # The RP2040 watchdog cannot be left running under a person at the REPL: it would reset
     # the board 8 s later, in the middle of `make flash`. Its ENABLE bit is cleared.
     eq(machine.mem32[0x4005B000], 0x40000000, "watchdog CTRL.ENABLE cleared through the clear alias")
+
+
+@req("SR-008")
+def test_ctrl_c_inside_an_irq_handler_is_handed_on_and_the_handler_stays_armed():
+    # On the rp2 port a Ctrl-C can land inside a hard IRQ handler; MicroPython would print
+    # "Uncaught exception in IRQ callback handler" and disable the handler for good.
+    from pico import irq
+    s, sm, en = _stepper()
+    s.move(10)
+    eq(en.level, 0)
+
+    def ctrl_c():
+        raise KeyboardInterrupt
+    s._feed = ctrl_c
+    s._backlog = 5
+    s._done(None)  # raises nothing
+    eq(en.level, 1, "EN released")
+    got = []
+
+    def run_relay():
+        # As in app.run: the KeyboardInterrupt of a task leaves asyncio.run itself.
+        try:
+            asyncio.run(asyncio.wait_for_ms(irq.relay(), 100))
+        except KeyboardInterrupt:
+            got.append("raised")
+        except asyncio.TimeoutError:
+            got.append("timeout")
+    run_relay()
+    eq(got, ["raised"], "the board's relay task raises it again in the firmware")
+    b = Button(pins.BUTTON)
+    b._ticks = ctrl_c
+    b._isr(None)  # raises nothing either
+    run_relay()
+    eq(got, ["raised", "raised"])
+    run_relay()
+    eq(got[-1], "timeout", "once only")
+
+
+def test_pico_board_runs_the_interrupt_relay_task():
+    fakes.reset()
+
+    class NullPort:
+        async def read(self):
+            return b"x"
+
+        def write(self, b):
+            return len(b)
+    b = board_mod.PicoBoard(port=NullPort(), root=None)
+    tasks = list(b.tasks(None))
+    eq(len(tasks), 1)
+    tasks[0].close()

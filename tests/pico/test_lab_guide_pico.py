@@ -1,0 +1,23 @@
+"""The lab guide's emulated-Pico part (docs/lab-guide.md, Part 9) runs as a student types it:
+a fresh emulated Pico, flashed, calibrated, delivering, its battery run down, a power cut."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from e2e.test_lab_guide import GUIDE, PICO_PART, run_commands, sh_blocks
+
+
+def test_the_guides_pico_part_runs_as_written(tmp_path: Path) -> None:
+    cmds = sh_blocks(GUIDE.read_text(), PICO_PART)
+    assert cmds[0].text.startswith("pumpctl pico start") and cmds[-1].text == "pumpctl pico stop"
+    _, done = run_commands(cmds, tmp_path, timeout=180)
+    out = {c.text: r.stdout + r.stderr for c, r in done}
+    assert "UNCALIBRATED" in out["pumpctl --pico program continuous 1000 --concentration 1000 --drug water --yes   # expect failure"]
+    pins = [r.stdout for c, r in done if c.text == "pumpctl pico pins"]
+    step = int(re.search(r"STEP\s+GP2\s+level \d\s+rising edges (\d+)", pins[0]).group(1))
+    assert step > 0, pins[0]
+    assert "sounding 523 Hz" in pins[1] or "tone changes" in pins[1], pins[1]
+    assert "BATTERY_EOS" in out["pumpctl --pico alarms"]
+    log = out["pumpctl --pico log"]
+    assert "under_delivery" in log and "power_on" in log, log
