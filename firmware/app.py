@@ -55,7 +55,8 @@ class App:
         self.assembler = link.LineAssembler()
         self._link_reset = link.encode({"s": None, "ok": False, "e": {"code": "LINK_RESET", "msg": "link reset after an internal error"}})
         self.boot_mem = 0
-        self.min_free = 1 << 30
+        self.min_free = 1 << 30  # lowest gc.mem_free() seen, garbage included (GC runs at 0)
+        self.peak_live = 0  # highest live heap right after a request, its reply still held
         self.calibrated = board.calibrated_at_build
         self.cal_day = None
         self.refill_day = None
@@ -278,10 +279,12 @@ class App:
         if self._minute <= 0:
             self._minute = _MINUTE_MS
             self.housekeeping()
+        # Pins first: a log or state write to flash takes tens of ms on a Pico, and an alarm's
+        # first pulse must not wait for it.
+        self._annunciate()
         if self._save_due <= 0:
             self.save()
         self._drain_alarm_events()
-        self._annunciate()
 
     def _journal(self, moved=-1):
         """Write the step journal: always at a save and at the minute heartbeat (moved < 0),
@@ -333,6 +336,16 @@ class App:
         f = gc.mem_free()
         if f < self.min_free:
             self.min_free = f
+
+    def _after_request(self):
+        """Collect while the request's reply is still held: its live heap is the peak we
+        report, and the collection happens now, between requests, rather than when the heap
+        runs out in the middle of something that is due."""
+        self._heap_mark()
+        gc.collect()
+        u = gc.mem_alloc()
+        if u > self.peak_live:
+            self.peak_live = u
 
     def housekeeping(self):
         """Once a minute: conditions that are measured rather than counted, and history."""
@@ -441,7 +454,7 @@ class App:
                     line = lines.pop(0)
                     self.sync()
                     reply = self.protocol.handle_line(line)
-                    self._heap_mark()  # the request's garbage is still on the heap: its peak
+                    self._after_request()
                     if reply:
                         port.write(reply)
             except Exception:  # the link restarts; therapy never sees this

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -572,10 +573,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("pumpctl: interrupted", file=sys.stderr)
         return 130
-    if args.json:
-        print(json.dumps(out.data))
-    else:
-        print(out.text)
+    try:
+        if args.json:
+            print(json.dumps(out.data))
+        else:
+            print(out.text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `pumpctl log | head`: the reader left; say nothing more (and no traceback at exit).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -29,7 +29,9 @@ def _ns_text(t_ns: int) -> str:
 
 
 def cmd_start(args: argparse.Namespace) -> Out:
-    info = pico.start(_dir(args), fresh=args.fresh, idle_speed=args.speed,
+    if not 0 <= args.battery <= 6600:
+        raise UsageError(f"--battery is the battery voltage in mV, 0..6600, got {args.battery}")
+    info = pico.start(_dir(args), fresh=args.fresh, idle_speed=args.speed, battery_mv=args.battery,
                       uf2=Path(args.uf2) if args.uf2 else None, hold_button=args.hold_button)
     held = ("\nThe bolus button is held: main.py leaves the REPL free (release it with "
             "`pumpctl pico button release`, then `pumpctl pico reset`).") if args.hold_button else ""
@@ -130,6 +132,8 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
                    help="how fast time may run while the CPU sleeps, x real time (default 1; 0 = as fast as it can)")
     s.add_argument("--uf2", help="the MicroPython firmware image (default: $PICO_UF2, else ../shared/pico/firmware.uf2)")
     s.add_argument("--hold-button", action="store_true", help="boot with the bolus button held: no auto-start, REPL free")
+    s.add_argument("--battery", type=int, default=3700, metavar="MV",
+                   help="battery voltage on ADC0 through the divider, mV (default 3700: a healthy cell)")
     with_dir(add(psub, "stop", cmd_stop, "stop the emulated Pico (its flash is kept)"))
     with_dir(add(psub, "status", cmd_status, "is it running, its port, emulated time, resets, flash wear"))
     with_dir(add(psub, "port", cmd_port, "print the USB serial port only (for make flash PORT=...)"))

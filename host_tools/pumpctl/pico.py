@@ -223,9 +223,11 @@ def pins(info: PicoInfo) -> dict[str, Any]:
 # ---- start, stop, power ------------------------------------------------------------------------
 def start(pico_dir: Optional[Path] = None, fresh: bool = False, idle_speed: float = 1.0,
           uf2: Optional[Path] = None, unique_id: Optional[str] = None, timeout: float = 30.0,
-          hold_button: bool = False) -> PicoInfo:
+          hold_button: bool = False, battery_mv: Optional[int] = 3700) -> PicoInfo:
     """Start an emulated Pico. Its flash lives in pico_dir/flash.img and survives stop/start
-    (a board keeps its flash); `fresh` erases it first (a new board with only MicroPython)."""
+    (a board keeps its flash); `fresh` erases it first (a new board with only MicroPython).
+    battery_mv: what ADC0 shows through the board's divider (None: nothing wired, it reads 0,
+    and the firmware sees a flat battery)."""
     why = missing() if uf2 is None else None
     if why:
         raise PicoError(why)
@@ -268,7 +270,7 @@ def start(pico_dir: Optional[Path] = None, fresh: bool = False, idle_speed: floa
     log.close()
     info = PicoInfo({"dir": str(d), "port": str(link), "control": control_path, "pid": proc.pid,
                      "flash": str(flash), "uf2": str(uf2), "started": time.time(), "cmd": cmd,
-                     "options": {"idle_speed": idle_speed, "unique_id": unique_id}})
+                     "options": {"idle_speed": idle_speed, "unique_id": unique_id, "battery_mv": battery_mv}})
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
@@ -284,6 +286,8 @@ def start(pico_dir: Optional[Path] = None, fresh: bool = False, idle_speed: floa
             _kill(proc.pid, signal.SIGKILL)
             raise PicoError(f"the emulated Pico did not come up within {timeout:.0f} s (see {log_path})")
         time.sleep(0.05)
+    if battery_mv is not None:
+        set_battery(info, battery_mv)  # before the firmware's first reading, a minute after boot
     if hold_button:
         button(info, "hold")
         reset(info)  # boot again with the button down: main.py leaves the REPL free
@@ -338,7 +342,7 @@ def power_cut(info: PicoInfo, down_s: float = 0.0) -> PicoInfo:
         time.sleep(down_s)
     opts = info.d.get("options", {})
     return start(info.dir, fresh=False, idle_speed=opts.get("idle_speed", 1.0),
-                 uf2=Path(info.d["uf2"]), unique_id=opts.get("unique_id"))
+                 uf2=Path(info.d["uf2"]), unique_id=opts.get("unique_id"), battery_mv=opts.get("battery_mv"))
 
 
 def status(info: PicoInfo) -> dict[str, Any]:

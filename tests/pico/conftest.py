@@ -8,10 +8,11 @@ to get what is missing, when there is no firmware image or no Node.js 18+.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -29,17 +30,30 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
                 item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
-def pico_home(tmp_path_factory: pytest.TempPathFactory):
-    """One keystore (PUMPCTL_HOME) for the session's boards: the keys `make flash` provisions."""
-    home = tmp_path_factory.mktemp("pico-home")
+@contextlib.contextmanager
+def _home(home: Path) -> Iterator[None]:
+    """PUMPCTL_HOME (the keystore `make flash` provisions into) for a fixture's setup."""
     old = os.environ.get("PUMPCTL_HOME")
     os.environ["PUMPCTL_HOME"] = str(home)
-    yield home
-    if old is None:
-        os.environ.pop("PUMPCTL_HOME", None)
-    else:
-        os.environ["PUMPCTL_HOME"] = old
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PUMPCTL_HOME", None)
+        else:
+            os.environ["PUMPCTL_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def pico_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One keystore for the session's boards."""
+    return tmp_path_factory.mktemp("pico-home")
+
+
+@pytest.fixture(autouse=True)
+def _pico_home_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "tests/pico" in str(request.node.fspath).replace(os.sep, "/"):
+        monkeypatch.setenv("PUMPCTL_HOME", str(request.getfixturevalue("pico_home")))
 
 
 @pytest.fixture(scope="session")
@@ -47,34 +61,49 @@ def golden(pico_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     """A fresh emulated Pico flashed with `make flash` twice, calibrated, then stopped: its flash
     image is what every other Pico test boots from. Returns what happened on the way."""
     d = tmp_path_factory.mktemp("pico-golden")
-    info = pico.start(d / "board", fresh=True, unique_id=UNIQUE_ID)
-    board = Board(info)
     facts: dict[str, Any] = {"dir": d / "board"}
-    try:
-        facts["first"], facts["first_s"], facts["first_out"] = make_flash(info.port, pico_home)
-        facts["second"], facts["second_s"], facts["second_out"] = make_flash(info.port, pico_home)
-        board.wait_firmware()
-        facts["identify"] = board.request("identify")
-        board.request("calibrate", {"pl_per_step": CAL_PL, "day": 9800})
-    finally:
-        board.stop()
+    with _home(pico_home):
+        board = Board(pico.start(d / "board", fresh=True, unique_id=UNIQUE_ID))
+        try:
+            facts["first"], facts["first_s"], facts["first_out"] = make_flash(board.port, pico_home)
+            facts["second"], facts["second_s"], facts["second_out"] = make_flash(board.port, pico_home)
+            board.wait_firmware()
+            facts["identify"] = board.request("identify")
+            board.request("calibrate", {"pl_per_step": CAL_PL, "day": 9800})
+        finally:
+            board.stop()
     return facts
 
 
-@pytest.fixture
-def board(golden: dict[str, Any], tmp_path: Path):
-    """A board booted from the flashed image, its clock set, the battery healthy. Stopped after."""
-    d = tmp_path / "board"
-    d.mkdir()
+def boot_board(golden: dict[str, Any], d: Path, home: Path) -> Board:
+    """A board booted from the flashed image, its clock set, the battery healthy."""
+    d.mkdir(parents=True)
     for name in ("flash.img", "flash.img.uid"):
         src = golden["dir"] / name
         if src.exists():
             shutil.copyfile(src, d / name)
-    b = Board(pico.start(d, unique_id=UNIQUE_ID))
-    try:
-        pico.set_battery(b.info, 3700)
-        b.boot_s = b.wait_firmware()  # type: ignore[attr-defined]
-        b.time_sync()
-        yield b
-    finally:
-        b.stop()
+    with _home(home):
+        b = Board(pico.start(d, unique_id=UNIQUE_ID, battery_mv=3700))
+        try:
+            b.boot_s = b.wait_firmware()
+            b.time_sync()
+        except BaseException:
+            b.stop()
+            raise
+    return b
+
+
+@pytest.fixture
+def board(golden: dict[str, Any], pico_home: Path, tmp_path: Path) -> Iterator[Board]:
+    """A board of its own for one test; stopped after."""
+    b = boot_board(golden, tmp_path / "board", pico_home)
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def module_board(golden: dict[str, Any], pico_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
+    """One board for a module's tests, which run in order as one story; stopped after."""
+    b = boot_board(golden, tmp_path_factory.mktemp("pico-module") / "board", pico_home)
+    yield b
+    b.stop()

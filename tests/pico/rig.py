@@ -28,6 +28,7 @@ class Board:
 
     def __init__(self, info: pico.PicoInfo) -> None:
         self.info = info
+        self.boot_s = 0.0  # wall seconds from starting the emulator to the first answer
 
     @property
     def port(self) -> str:

@@ -11,7 +11,7 @@ import serial
 
 from pumpctl.errors import DeviceError
 
-FLEX = {"drug": "baclofen", "concentration_ug_per_ml": 2000, "mode": "flex", "min_rate_ug_per_day": 50,
+FLEX = {"drug": "baclofen", "concentration_ug_per_ml": 500, "mode": "flex", "min_rate_ug_per_day": 50,
         "overrides": [],
         "steps": [{"start": "00:00", "rate_ug_per_day": 100}, {"start": "18:00", "rate_ug_per_day": 400},
                   {"start": "22:00", "rate_ug_per_day": 200}],
@@ -62,7 +62,7 @@ def run(board: Any) -> dict[str, Any]:
             since = recs[-1]["seq"]
         st = p.status()
         now_h = st["wall"][0] * 24 + st["wall"][1] // 3_600_000
-        hours = len(req("history", {"from_hour": now_h - 48, "to_hour": now_h + 1}).get("hours", []))
+        hours = len(req("history", {"from_hour": now_h - 47, "to_hour": now_h + 1}).get("hours", []))
         steps.append("log + history")
         for bad in ({"program": {"drug": "baclofen"}}, ):
             try:
@@ -87,6 +87,7 @@ def run(board: Any) -> dict[str, Any]:
     return {"steps": steps, "log_records": records, "history_hours": hours,
             "heap_total": boot["heap_total"], "boot_heap_used": boot["boot_heap_used"],
             "after_boot_free": boot["heap_free"], "after_boot_used": boot["heap_used"],
-            "peak_used": boot["heap_total"] - end["heap_min_free"], "min_free": end["heap_min_free"],
+            "peak_live": end["heap_peak_live"], "peak_free": end["heap_total"] - end["heap_peak_live"],
+            "min_free_before_gc": end["heap_min_free"],
             "end_used": end["heap_used"], "alarms": [a["code"] for a in end["alarms"]],
             "state": end["state"]}

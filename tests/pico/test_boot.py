@@ -31,7 +31,8 @@ def _alarms(st: dict) -> list[str]:
     return [a["code"] for a in st["alarms"]]
 
 
-def test_identify_and_status_answer_and_no_task_dies(board: Board) -> None:
+def test_identify_and_status_answer_and_no_task_dies(module_board: Board) -> None:
+    board = module_board
     with board.pump() as p:
         ident = p.identify()
         st = p.status()
@@ -50,7 +51,8 @@ def test_identify_and_status_answer_and_no_task_dies(board: Board) -> None:
 
 
 @pytest.mark.safety("SR-014")
-def test_a_hung_control_task_ends_in_a_watchdog_reset_and_therapy_comes_back(board: Board) -> None:
+def test_a_hung_control_task_ends_in_a_watchdog_reset_and_therapy_comes_back(module_board: Board) -> None:
+    board = module_board
     with board.pump() as p:
         p.link.request("refill", {"withdrawn_ul": 0, "volume_ul": 20000})
         p.program_continuous(1000, 1000, "water")

@@ -20,7 +20,8 @@ def _presses(board: Board) -> list[dict]:
 
 
 @pytest.mark.safety("SR-004")
-def test_button_press_requests_a_patient_bolus_with_its_lockout(board: Board) -> None:
+def test_button_press_requests_a_patient_bolus_with_its_lockout(module_board: Board) -> None:
+    board = module_board
     with board.pump() as p:
         p.link.request("refill", {"withdrawn_ul": 0, "volume_ul": 20000})
         p.program_set(PROGRAM)
@@ -42,7 +43,8 @@ def test_button_press_requests_a_patient_bolus_with_its_lockout(board: Board) ->
     assert len(got) == 3, "one request per press: the contact bounce is filtered"
 
 
-def test_button_held_at_boot_skips_auto_start_and_leaves_the_repl_free(board: Board) -> None:
+def test_button_held_at_boot_skips_auto_start_and_leaves_the_repl_free(module_board: Board) -> None:
+    board = module_board
     pico.button(board.info, "hold")
     pico.reset(board.info)
     time.sleep(3)  # well past the moment main.py would have started the pump
