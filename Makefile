@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 MICROPYTHON ?= $(abspath $(VENV))/bin/micropython
 export MICROPYTHON
 PYTEST_ARGS ?=
+# Two workers: the emulated Pico's tests (one group) run beside the rest. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 # Requirements without a passing test, and failing tagged tests, fail the safety report (and so
 # `make test`). SAFETY_ARGS=--allow-untested lists the gaps without failing, for work in progress.
 SAFETY_ARGS ?=
@@ -42,7 +44,7 @@ demo: $(VENV)/.ready
 # One pytest run records the safety tags; the report then judges them (docs/safety/).
 test: $(VENV)/.ready
 	@mkdir -p build
-	PYTHONPATH=tests $(PY) -m pytest -q -p safety_plugin --safety-json build/safety-results.json $(PYTEST_ARGS)
+	PYTHONPATH=tests $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -p safety_plugin --safety-json build/safety-results.json $(PYTEST_ARGS)
 	$(PY) tests/safety_report.py --from-json build/safety-results.json --out docs/safety/traceability.md $(SAFETY_ARGS)
 
 safety-report: $(VENV)/.ready

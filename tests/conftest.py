@@ -97,3 +97,15 @@ class MpItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, 0, "mp:" + self.name
+
+
+def pytest_collection_modifyitems(config, items):
+    """For `make test`'s two pytest-xdist workers (--dist loadgroup): each file stays on one
+    worker (an mp_test file runs once, module fixtures are built once), and the emulated Pico's
+    files go together, first, beside the rest of the suite on the other worker."""
+    def is_pico(item) -> bool:
+        return "tests/pico/" in str(item.fspath).replace(os.sep, "/")
+    for item in items:
+        group = "pico" if is_pico(item) else str(Path(str(item.fspath)).relative_to(ROOT))
+        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda it: 0 if is_pico(it) else 1)  # stable: the rest keep their order

@@ -17,7 +17,9 @@ JSON written at the end of the session:
                 "duration": seconds, "message": str}, ...]}
 An outcome is "failed" if setup, call or teardown failed; "skipped" if it was skipped or is an
 xfail/xpass (an expected failure proves nothing either way); "notrun" if it was collected but
-never reported (an interrupted session, `-x`).
+never reported (an interrupted session, `-x`; under pytest-xdist the controller collects
+nothing itself, so a tagged test that never reported is simply absent, and the report then
+counts its requirement as unproven).
 """
 from __future__ import annotations
 
@@ -42,8 +44,25 @@ def pytest_configure(config):
     # Registered here too so the plugin works in a tree without the project's pyproject.toml.
     config.addinivalue_line("markers", "safety(*ids): the test proves the safety requirements with these IDs (SR-nnn)")
     path = config.getoption("safety_json")
-    if path:
+    # Under pytest-xdist (make test runs two workers) the workers run the tests and the
+    # controller writes the file: each report carries its item's IDs in user_properties.
+    if path and not hasattr(config, "workerinput"):
         config.pluginmanager.register(SafetyRecorder(path), "safety_recorder")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    for item in items:
+        ids = marker_ids(item)
+        if ids:
+            item.user_properties.append(("safety_ids", ids))
+
+
+def _report_ids(report) -> list[str]:
+    for k, v in getattr(report, "user_properties", ()) or ():
+        if k == "safety_ids":
+            return list(v)
+    return []
 
 
 def marker_ids(item) -> list[str]:
@@ -104,7 +123,11 @@ class SafetyRecorder:
                 self._final[nodeid] = outcome
         entry = self.entries.get(nodeid)
         if entry is None:
-            return
+            ids = _report_ids(report)  # collected by an xdist worker, not here
+            if not ids:
+                return
+            entry = self.entries[nodeid] = {"nodeid": nodeid, "ids": ids, "outcome": "notrun",
+                                            "duration": 0.0, "message": ""}
         entry["duration"] = round(entry["duration"] + float(getattr(report, "duration", 0.0) or 0.0), 4)
         if outcome is not None and _RANK[outcome] > _RANK[entry["outcome"]]:
             entry["outcome"] = outcome

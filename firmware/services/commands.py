@@ -5,6 +5,7 @@ import gc
 from version import VERSION, BANNER
 from core import program as programs
 from core.druglib import LIBRARY
+from core.engine import MAX_RATE
 from core.pump import PumpError, RUNNING
 from services.protocol import CommandError, arg
 
@@ -349,6 +350,12 @@ class Commands:
             raise CommandError("STATE", "stop therapy before a calibration run (pumpctl stop)")
         if p.bolus_kind is not None or p.prime_left:
             raise CommandError("BUSY", "a bolus or volume run is already running")
+        fastest = MAX_RATE // 1440  # steps a minute the volume integrator takes
+        if steps > fastest * minutes:
+            ul = steps * p.pl_per_step // 1_000_000
+            raise CommandError("RANGE", "a run of %d µL (%d steps) in %d min is faster than the pump moves "
+                               "(at most %d steps a minute): give it at least %d minutes"
+                               % (ul, steps, minutes, fastest, -(-steps // fastest)))
         p.move_volume(steps, minutes, "calibration run done")
         a.event("calibration_run", {"steps": steps, "min": minutes})
         a.changed()

@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -328,16 +329,26 @@ class FlashResult(list):
 
 def flash(port: str, firmware_dir: PathLike = FIRMWARE_DIR, board_dir: PathLike = BOARD_DIR,
           provision: Optional[Callable[[str], None]] = None, *,
-          build_dir: PathLike = BUILD_DIR, runner: Optional[Runner] = None,
+          build_dir: Optional[PathLike] = None, runner: Optional[Runner] = None,
           python: str = sys.executable, timeout: float = 180.0,
           progress: Optional[Say] = None, ports: Optional[PortLister] = None) -> FlashResult:
     """Build, compare with what the Pico on `port` holds, copy only the files that differ,
     run provision(port) (a hook, before the reset, while the new files are in place), then reset
     the board. Returns the device paths (a FlashResult: also what was copied and what was up to
     date). Raises FlashError, one sentence, on the first failing step; later steps do not run.
-    `timeout` bounds each mpremote call. Waiting for the board after the reset is after_reset()."""
+    `timeout` bounds each mpremote call. Waiting for the board after the reset is after_reset().
+    Without build_dir the image is built in a folder of its own under build/ and removed after,
+    so two boards can be flashed at once (`make mpy` keeps its image in build/pico)."""
     if not isinstance(port, str) or not port.strip():
         raise FlashError("no serial port given (e.g. PORT=/dev/ttyACM0)")
+    if build_dir is None:
+        BUILD_DIR.parent.mkdir(parents=True, exist_ok=True)
+        private = Path(tempfile.mkdtemp(prefix="pico-flash-", dir=BUILD_DIR.parent))
+        try:
+            return flash(port, firmware_dir, board_dir, provision, build_dir=private, runner=runner,
+                         python=python, timeout=timeout, progress=progress, ports=ports)
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
     say = progress or _quiet
     run: Runner = runner if runner is not None else subprocess.run
     say("Compiling the firmware with mpy-cross...")

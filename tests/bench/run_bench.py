@@ -125,6 +125,78 @@ def heap_rows() -> list[tuple[str, str]]:
     ]
 
 
+def pico_rows(minutes: int = 20) -> list[tuple[str, str]]:
+    """The firmware on the emulated Pico (official MicroPython rp2 firmware, pico-emu/): make
+    flash, boot to first answer, the heap over a programmer's visit, STEP edges against the
+    firmware's count, and the flash the step journal and saves wear per hour of therapy."""
+    from pumpctl import pico
+    why = pico.missing()
+    if why:
+        return [("emulated Pico", f"skipped: {why}")]
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pico import scenario  # tests/pico/scenario.py
+    from pico.rig import Board, make_flash
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        os.environ["PUMPCTL_HOME"] = str(home)
+        b = Board(pico.start(Path(tmp) / "pico", fresh=True, unique_id="E6605838832F1A2B"))
+        try:
+            first, first_s, _ = make_flash(b.port, home)
+            second, second_s, _ = make_flash(b.port, home)
+            rows.append(("make flash on the emulated Pico: first run / second run",
+                         f"{first_s:.1f} s ({first['copied']} files) / {second_s:.1f} s ({second['copied']} copied)"))
+            b.wait_firmware()
+            b.request("calibrate", {"pl_per_step": 31250, "day": 9800})
+            # Boot: RUN-pin reset to the first identify answer, wall clock and emulated time.
+            t_emu = b.t_ns()
+            pico.reset(b.info)
+            wall = b.wait_firmware()
+            emu_s = (b.t_ns() - t_emu) / 1e9
+            rows.append(("boot to first answer (reset to identify), emulated Pico",
+                         f"{wall:.1f} s wall, {emu_s:.2f} s of the Pico's own time"))
+            b.time_sync()
+            res = scenario.run(b)
+            rows.append(("rp2 port heap: total / live after boot (collected)", f"{res['heap_total']} / {res['boot_heap_used']} bytes"))
+            rows.append(("rp2 port heap: peak live over a programmer's visit (after each request, reply held)",
+                         f"{res['peak_live']} bytes ({res['peak_free']} free)"))
+            rows.append(("rp2 port heap: lowest free seen before a collection", f"{res['min_free_before_gc']} bytes"))
+            # Therapy: 500 µg/day at 2000 µg/mL for `minutes` of the Pico's time, sped up.
+            with b.pump() as p:
+                p.stop()
+                p.link.request("refill", {"withdrawn_ul": 0, "volume_ul": 20000, "concentration_ug_per_ml": 2000})
+            b.ctl("clear")
+            d0 = b.request("status")["delivered_steps"]
+            st0 = b.ctl("stats json")
+            with b.pump() as p:
+                p.program_continuous(500, 2000, "baclofen")
+            b.speed(50)
+            t0n = b.t_ns()
+            w0 = time.perf_counter()
+            while b.t_ns() - t0n < minutes * 60e9:
+                time.sleep(1)
+            b.speed(1)
+            with b.pump() as p:
+                p.stop()
+            time.sleep(0.5)
+            st1 = b.ctl("stats json")
+            emu_min = (b.t_ns() - t0n) / 60e9
+            edges = b.edges(2)["rising"]
+            steps = b.request("status")["delivered_steps"] - d0
+            rows.append((f"{emu_min:.0f} min of 500 µg/day on the emulated Pico: STEP edges on GP2 / delivered_steps",
+                         f"{edges} / {steps} ({time.perf_counter() - w0:.0f} s wall at up to 50x)"))
+            per_h = 60 / emu_min
+            erases = (st1["erases"] - st0["erases"]) * per_h
+            progs = (st1["programs"] - st0["programs"]) * per_h
+            rows.append(("flash wear in therapy (step journal each minute + saves each 15 min + log)",
+                         f"{erases:.1f} sector erases and {progs:.0f} page programs per hour"))
+            life = 100_000 * 352 / max(erases * 24, 1e-9) / 365
+            rows.append(("projected flash life at that rate, levelled over 352 sectors, 100 000 cycles", f"{life:.0f} years"))
+        finally:
+            b.stop()
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--days", type=int, default=90)
@@ -149,6 +221,7 @@ def main() -> int:
         rows.append(("largest |commanded - exact| at every tick of it", f"{float(y['worst_steps']):.3f} steps"))
         rows.append(("largest |int| the core kept during it", f"{y.get('max_int')} (limit 2**30 = {2**30})"))
     rows += heap_rows()
+    rows += pico_rows()
     rt = round_trips(a.requests)
     rows.append((f"status round trip over the bench's serial port, {rt['n']} requests", f"p50 {rt['p50_ms']:.2f} ms, p99 {rt['p99_ms']:.2f} ms"))
     w = max(len(k) for k, _ in rows)

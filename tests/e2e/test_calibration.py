@@ -36,6 +36,11 @@ def test_calibration_refuses_nonsense_and_keeps_the_old_value(bench, pumpctl):
     err = pumpctl("calibrate", "--volume-ul", "500", "--mass-mg", "800", ok=False)  # 60 % off
     assert err["error"]["code"] == "FAR_FROM_LAST" and "--force" in err["error"]["message"]
     assert pumpctl("status")["pl_per_step"] == 50_000
+    # Faster than the head can be driven: refused in µL and minutes, nothing moves.
+    err = pumpctl("calibrate", "--volume-ul", "5000", "--minutes", "1", "--mass-mg", "5000", ok=False)
+    assert err["error"]["code"] == "RANGE", err
+    assert "5000 µL" in err["error"]["message"] and "give it at least 35 minutes" in err["error"]["message"], err
+    assert pumpctl("status")["priming_steps_left"] == 0
     ok = pumpctl("calibrate", "--volume-ul", "500", "--mass-mg", "800", "--force")
     assert ok["pl_per_step"] > 79_000
     log = pumpctl("log", "--since", "0")

@@ -96,6 +96,16 @@ class Event:
         return True
 
 
+class ThreadSafeFlag(Event):
+    """asyncio.ThreadSafeFlag: an Event that clears itself when a waiter takes it (no IRQs here)."""
+
+    def wait(self):
+        if not self.state:
+            yield self
+        self.state = False
+        return True
+
+
 _CHECKPOINT = object()
 _slice_end = False
 

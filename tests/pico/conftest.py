@@ -20,6 +20,8 @@ from pumpctl import pico
 
 from .rig import CAL_PL, UNIQUE_ID, Board, make_flash
 
+IDLE_SPEED = 20
+
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     why = pico.missing()
@@ -83,7 +85,9 @@ def boot_board(golden: dict[str, Any], d: Path, home: Path) -> Board:
         if src.exists():
             shutil.copyfile(src, d / name)
     with _home(home):
-        b = Board(pico.start(d, unique_id=UNIQUE_ID, battery_mv=3700))
+        # Idle time runs up to 20 x real time: the firmware's timing is emulated time either way
+        # (every figure the tests check is read in emulated ns), only the waiting is shorter.
+        b = Board(pico.start(d, unique_id=UNIQUE_ID, battery_mv=3700, idle_speed=IDLE_SPEED))
         try:
             b.boot_s = b.wait_firmware()
             b.time_sync()
