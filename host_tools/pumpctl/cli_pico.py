@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import pico
-from .durations import parse_ms
+from .durations import format_ms, parse_ms
 from .errors import UsageError
 from .output import Out
+from .progress import Progress
 
 
 def _dir(args: argparse.Namespace) -> Optional[Path]:
@@ -110,6 +111,20 @@ def cmd_power_cycle(args: argparse.Namespace) -> Out:
                        f"`pumpctl --port {info.port} time sync`.")
 
 
+def cmd_wait(args: argparse.Namespace) -> Out:
+    try:
+        ms = parse_ms(args.duration)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if not 0 < ms <= 86_400_000:
+        raise UsageError(f"wait for 1 ms .. 1 day of the Pico's time, got {args.duration}")
+    info = _find(args)
+    with Progress(ms, f"waiting for {format_ms(ms)} of the Pico's time", enabled=not args.json) as bar:
+        wall = pico.wait(info, ms, bar.update)
+    return Out({"waited_ms": ms, "wall_s": round(wall, 2)},
+               f"{format_ms(ms)} of the Pico's time passed in {wall:.1f} s.")
+
+
 def cmd_speed(args: argparse.Namespace) -> Out:
     if not args.factor >= 0:
         raise UsageError(f"speed must be 0 (as fast as it can) or more, got {args.factor}")
@@ -145,5 +160,7 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     with_dir(add(psub, "reset", cmd_reset, "press RUN: reset the chip (flash kept)"))
     pw = with_dir(add(psub, "power-cycle", cmd_power_cycle, "pull the plug (nothing saved) and plug it in again"))
     pw.add_argument("--down", help="how long it stays unplugged, wall clock (e.g. 5s)")
+    w = with_dir(add(psub, "wait", cmd_wait, "wait until some of the Pico's own time has passed (it is not the wall clock's)"))
+    w.add_argument("duration", help="e.g. 90s, 2m")
     sp = with_dir(add(psub, "speed", cmd_speed, "change how fast idle time runs"))
     sp.add_argument("factor", type=float)

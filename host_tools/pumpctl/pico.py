@@ -355,6 +355,20 @@ def status(info: PicoInfo) -> dict[str, Any]:
             "stats": st}
 
 
+def wait(info: PicoInfo, ms: int, progress: Optional[Any] = None, poll_s: float = 0.2) -> float:
+    """Wait until `ms` of the emulated Pico's own time have passed (it may run slower or faster
+    than the wall clock); returns the wall seconds it took. progress(done_ms) is called as it goes."""
+    t0 = control(info, "time")["t_ns"]
+    w0 = time.monotonic()
+    while True:
+        done = (control(info, "time")["t_ns"] - t0) // 1_000_000
+        if progress is not None:
+            progress(min(done, ms))
+        if done >= ms:
+            return time.monotonic() - w0
+        time.sleep(poll_s)
+
+
 def reset(info: PicoInfo, timeout: float = 10.0) -> str:
     """Press RUN: the chip resets (flash kept) and its USB port goes away and comes back as a
     new pty behind the same link. Returns the port once it is back."""

@@ -92,10 +92,11 @@ def test_battery_eri_then_end_of_service_stops_therapy_with_the_high_pattern(mod
     delivered = st["delivered_steps"]
     board.ctl("clear")
     t0 = board.t_ns()
-    wait_until("a whole high burst", lambda: board.t_ns() - t0 > 13e9, 90)
+    wait_until("a whole high burst", lambda: board.t_ns() - t0 > 19e9, 90)
     got = pulses(board.ctl(f"pwm {BUZZER}")["history"])
     assert len(got) >= 10, (got, board.request("alarms"))
-    # The high pattern repeats every 8.8 s: 13 s after clearing holds one whole burst.
+    # The high pattern repeats every 8.8 s: 19 s after clearing hold a whole burst and the
+    # start of the next.
     first = next(i for i in range(1, len(got)) if got[i][0] - got[i - 1][0] > 2000)
     burst = got[first:first + 10]
     _match(burst, [(t, 150, 523) for t in HIGH])
