@@ -99,13 +99,29 @@ class MpItem(pytest.Item):
         return self.path, 0, "mp:" + self.name
 
 
+# The emulated Pico's files in two groups, one per xdist worker, each file's tests in order. The
+# first builds the flashed board all Pico tests boot from; the second starts with the lab
+# guide's part, which flashes a fresh board of its own, while the first is flashing.
+PICO_GROUPS = {
+    "test_flash.py": ("pico-a", 0), "test_boot.py": ("pico-a", 1), "test_annunciation.py": ("pico-a", 2),
+    "test_emulator.py": ("pico-a", 3),
+    "test_lab_guide_pico.py": ("pico-b", 0), "test_therapy.py": ("pico-b", 1), "test_button.py": ("pico-b", 2),
+}
+
+
 def pytest_collection_modifyitems(config, items):
     """For `make test`'s two pytest-xdist workers (--dist loadgroup): each file stays on one
     worker (an mp_test file runs once, module fixtures are built once), and the emulated Pico's
-    files go together, first, beside the rest of the suite on the other worker."""
-    def is_pico(item) -> bool:
-        return "tests/pico/" in str(item.fspath).replace(os.sep, "/")
+    files go first, in two groups, beside the rest of the suite."""
+    def key(item):
+        path = str(item.fspath).replace(os.sep, "/")
+        name = path.rsplit("/", 1)[-1]
+        if "tests/pico/" in path:
+            group, order = PICO_GROUPS.get(name, ("pico-a", 9))
+            return group, (0, order)
+        return str(Path(str(item.fspath)).relative_to(ROOT)), (1, 0)
+    keys = {id(it): key(it) for it in items}
     for item in items:
-        group = "pico" if is_pico(item) else str(Path(str(item.fspath)).relative_to(ROOT))
-        item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda it: 0 if is_pico(it) else 1)  # stable: the rest keep their order
+        item.add_marker(pytest.mark.xdist_group(keys[id(item)][0]))
+    # Pico first, interleaving the two groups' files so each worker starts on one; stable sort.
+    items.sort(key=lambda it: (keys[id(it)][1][0], keys[id(it)][1][1] if keys[id(it)][1][0] == 0 else 0))

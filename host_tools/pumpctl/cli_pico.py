@@ -128,7 +128,7 @@ def cmd_wait(args: argparse.Namespace) -> Out:
 def cmd_speed(args: argparse.Namespace) -> Out:
     if not args.factor >= 0:
         raise UsageError(f"speed must be 0 (as fast as it can) or more, got {args.factor}")
-    r = pico.control(_find(args), f"speed {args.factor:g}")
+    r = pico.set_speed(_find(args), args.factor)
     return Out(r, f"While the emulated CPU sleeps, time now runs up to {args.factor:g} x real time"
                   + (" (0: as fast as it can)" if args.factor == 0 else "") + ".")
 

@@ -355,6 +355,17 @@ def status(info: PicoInfo) -> dict[str, Any]:
             "stats": st}
 
 
+def set_speed(info: PicoInfo, factor: float) -> dict[str, Any]:
+    """How fast idle time may run (x real time; 0 = as fast as it can). Kept across a
+    power cycle, as the emulator's setting rather than the board's."""
+    if not factor >= 0:
+        raise PicoError(f"speed must be 0 (as fast as it can) or more, got {factor}")
+    reply = control(info, f"speed {factor:g}")
+    info.d.setdefault("options", {})["idle_speed"] = factor
+    (info.dir / "pico.json").write_text(json.dumps(info.d, indent=2))
+    return reply
+
+
 def wait(info: PicoInfo, ms: int, progress: Optional[Any] = None, poll_s: float = 0.2) -> float:
     """Wait until `ms` of the emulated Pico's own time have passed (it may run slower or faster
     than the wall clock); returns the wall seconds it took. progress(done_ms) is called as it goes."""

@@ -160,6 +160,33 @@ def test_outage_without_a_clock_is_measured_when_the_clock_is_set(rig, pumpctl):
     assert len([r for r in _after(_log_all(pumpctl), before["log_seq"]) if r["type"] == "under_delivery"]) == 2
 
 
+@pytest.mark.safety("SR-007")
+def test_clock_set_before_the_last_record_says_the_outage_cannot_be_measured(rig, pumpctl):
+    """A pump whose clock ran fast (the emulated Pico at `pico speed 10` does) and is then set
+    from the programmer after a power cut: the time set is before the pump's last record, so
+    the outage is logged as not measurable, never as nothing."""
+    import datetime as dt
+    import os
+    import signal
+    from pumpctl import api
+    info = rig()
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("bench", "advance", "2h")
+    before = pumpctl("status")
+    os.kill(info.pid, signal.SIGKILL)
+    while benchmod._alive(info.pid):
+        time.sleep(0.02)
+    benchmod.start(rig.dir, fresh=False, wall=None, **info.d["options"])
+    with api.connect() as pump:  # an hour before the pump's last record (12:30)
+        pump.time_sync(dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+                       + dt.timedelta(days=DAY, milliseconds=MS0 + HOUR))
+    ud = [r["data"] for r in _after(_log_all(pumpctl), before["log_seq"]) if r["type"] == "under_delivery"]
+    assert len(ud) == 2, ud
+    assert ud[1]["down_ms"] is None and "not measurable" in ud[1]["why"], ud
+    n = int(ud[1]["why"].split("set ")[1].split(" s before")[0])
+    assert 3600 <= n <= 3660, ud  # the last record at 12:30, the clock set to 11:30 (plus boot)
+
+
 # ---- (2) a power cut mid-bolus ----------------------------------------------------------------
 @pytest.mark.safety("SR-007", "SR-032")
 def test_power_cut_mid_bolus_cancels_the_bolus_without_catch_up(rig, pumpctl):

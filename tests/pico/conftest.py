@@ -9,6 +9,8 @@ to get what is missing, when there is no firmware image or no Node.js 18+.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import shutil
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any, Iterator
 import pytest
 
 from pumpctl import pico
+from pumpctl.errors import PumpctlError
 
 from .rig import CAL_PL, UNIQUE_ID, Board, make_flash
 
@@ -47,34 +50,66 @@ def _home(home: Path) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def pico_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One keystore for the session's boards."""
-    return tmp_path_factory.mktemp("pico-home")
+def pico_shared(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A folder all pytest-xdist workers of the run share (the flashed board is made once)."""
+    if worker_id == "master":
+        return tmp_path_factory.mktemp("pico-shared")
+    d = tmp_path_factory.getbasetemp().parent / "pico-shared"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+@pytest.fixture(scope="session")
+def golden(pico_shared: Path) -> dict[str, Any]:
+    """A fresh emulated Pico flashed with `make flash` twice, calibrated, then stopped: its flash
+    image (and the keystore it was provisioned into) is what every other Pico test boots from.
+    Made once per run, under a lock, by whichever worker needs it first. Returns what happened
+    on the way."""
+    facts_file = pico_shared / "golden.json"
+    with open(pico_shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if facts_file.exists():
+            facts = json.loads(facts_file.read_text())
+        else:
+            facts = _make_golden(pico_shared)
+            facts_file.write_text(json.dumps(facts))
+    if "error" in facts:
+        pytest.fail(f"flashing the emulated Pico failed: {facts['error']}", pytrace=False)
+    facts["dir"] = Path(facts["dir"])
+    return facts
+
+
+def _make_golden(shared: Path) -> dict[str, Any]:
+    home = shared / "home"
+    facts: dict[str, Any] = {"dir": str(shared / "board"), "home": str(home)}
+    with _home(home):
+        board = Board(pico.start(shared / "board", fresh=True, unique_id=UNIQUE_ID))
+        try:
+            facts["first"], facts["first_s"], facts["first_out"] = make_flash(board.port, home)
+            facts["second"], facts["second_s"], facts["second_out"] = make_flash(board.port, home)
+            board.wait_firmware()
+            facts["identify"] = board.request("identify")
+            board.request("calibrate", {"pl_per_step": CAL_PL, "day": 9800})
+        except (AssertionError, PumpctlError) as e:
+            facts["error"] = str(e)[-3000:]
+        finally:
+            board.stop()
+    return facts
+
+
+@pytest.fixture(scope="session")
+def pico_home(golden: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This worker's keystore: a copy of the one the flashed board was provisioned into (each
+    worker's copies of the board then count their own signed commands)."""
+    home = tmp_path_factory.mktemp("pico-home")
+    shutil.copytree(golden["home"], home, dirs_exist_ok=True)
+    return home
 
 
 @pytest.fixture(autouse=True)
 def _pico_home_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    if "tests/pico" in str(request.node.fspath).replace(os.sep, "/"):
+    if "tests/pico" in str(request.node.fspath).replace(os.sep, "/") and "golden" in request.fixturenames:
         monkeypatch.setenv("PUMPCTL_HOME", str(request.getfixturevalue("pico_home")))
-
-
-@pytest.fixture(scope="session")
-def golden(pico_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A fresh emulated Pico flashed with `make flash` twice, calibrated, then stopped: its flash
-    image is what every other Pico test boots from. Returns what happened on the way."""
-    d = tmp_path_factory.mktemp("pico-golden")
-    facts: dict[str, Any] = {"dir": d / "board"}
-    with _home(pico_home):
-        board = Board(pico.start(d / "board", fresh=True, unique_id=UNIQUE_ID))
-        try:
-            facts["first"], facts["first_s"], facts["first_out"] = make_flash(board.port, pico_home)
-            facts["second"], facts["second_s"], facts["second_out"] = make_flash(board.port, pico_home)
-            board.wait_firmware()
-            facts["identify"] = board.request("identify")
-            board.request("calibrate", {"pl_per_step": CAL_PL, "day": 9800})
-        finally:
-            board.stop()
-    return facts
 
 
 def boot_board(golden: dict[str, Any], d: Path, home: Path) -> Board:

@@ -48,7 +48,7 @@ class Board:
         return self.ctl("time")["t_ns"]
 
     def speed(self, x: float) -> None:
-        self.ctl(f"speed {x:g}")
+        pico.set_speed(self.info, x)
 
     def pump(self, role: str = "clinician", timeout: float = 20.0) -> api.Pump:
         return api.connect(port=self.port, timeout=timeout, role=role)

@@ -1,13 +1,17 @@
-"""Boot, link and watchdog on the rp2 port: the pump answers over USB CDC, no task dies, the
-supervisor feeds the RP2040's own watchdog, and a hung control task ends in a watchdog reset
-after which the pump comes back with reset cause `watchdog`."""
+"""Boot, link, watchdog and memory on the rp2 port: the pump answers over USB CDC, no task dies,
+the supervisor feeds the RP2040's own watchdog, a hung control task ends in a watchdog reset
+after which the pump comes back with reset cause `watchdog`; then the heap over a programmer's
+visit (tests/pico/scenario.py), measured by the firmware after each request. `make bench`
+prints the same figures (docs/benchmarks.md)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
 
+from . import scenario
 from .rig import DEVICE, ROOT, Board, wait_until
 
 # Runs on the board through mpremote: the pump firmware as main.py runs it, except that the
@@ -72,3 +76,25 @@ def test_a_hung_control_task_ends_in_a_watchdog_reset_and_therapy_comes_back(mod
     assert boots[-1]["data"]["cause"] == "watchdog" and boots[-1]["data"]["selftest"] == []
     # The watchdog fires within its 8 s after the last feed: it is the RP2040's own.
     assert board.ctl("time")["boots"] == 2
+
+
+# Margin the live heap must leave at its worst moment (a request just answered, its reply still
+# held): a log page or a frame being built needs a few KB in one piece, and a fragmented heap
+# refuses requests well before it is full (tests/heap/README.md: 15-40 KB on the 64-bit port).
+MIN_FREE = 40 * 1024
+
+
+def test_a_programmers_visit_fits_the_picos_heap(module_board: Board) -> None:
+    board = module_board
+    board.time_sync()  # the watchdog reset before lost the clock (a Pico has no RTC)
+    res = scenario.run(board)
+    out = ROOT / "build" / "pico-memory.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    for bad in ("MEMORY_ERROR", "MEMORY_CRITICAL", "SELF_TEST_FAILED"):
+        assert bad not in res["alarms"], res
+    assert res["state"] == "running", res
+    assert res["log_records"] > 10, res  # (history: the visit is shorter than an hour, 0 rows)
+    assert res["peak_free"] >= MIN_FREE, res
+    kinds = [r["type"] for r in board.log()]
+    assert "internal_error" not in kinds, kinds
