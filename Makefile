@@ -55,7 +55,8 @@ bench: $(VENV)/.ready
 	$(PY) tests/bench/run_bench.py
 
 # A week of therapy inside one heap: 32-bit WebAssembly port (Node.js; the npm package is
-# fetched into build/heap32 on first use) and the 64-bit unix port (tests/heap/README.md).
+# pinned in package.json, installed into node_modules with the venv) and the 64-bit unix port
+# (tests/heap/README.md).
 heap: $(VENV)/.ready
 	$(PY) tests/heap/rig.py
 
@@ -73,9 +74,11 @@ flash: $(VENV)/.ready
 	@test -n "$(PORT)" || (echo "usage: make flash PORT=/dev/ttyACM0   (an emulated Pico: pumpctl pico start prints its port)"; exit 1)
 	$(PY) -m pumpctl.flash $(PORT) $(FLASH_ARGS)
 
-# The long Pico campaigns on the emulated board (a short version of each runs in `make test`).
+# Random power cuts and Ctrl-C on the emulated Pico: PICO_SOAK_ROUNDS rounds (one runs in
+# `make test`); PICO_SOAK_SEED=S repeats a campaign.
+PICO_SOAK_ROUNDS ?= 30
 pico-soak: $(VENV)/.ready
-	PYTHONPATH=tests PICO_SOAK=1 $(PY) -m pytest -q tests/pico $(PYTEST_ARGS)
+	PYTHONPATH=tests PICO_SOAK=1 PICO_SOAK_ROUNDS=$(PICO_SOAK_ROUNDS) $(PY) -m pytest -q -rA tests/pico/test_soak.py $(PYTEST_ARGS)
 
 mpy: $(VENV)/.ready
 	$(PY) -m pumpctl.flash --build-only

@@ -106,6 +106,7 @@ PICO_GROUPS = {
     "test_flash.py": ("pico-a", 0), "test_boot.py": ("pico-a", 1), "test_annunciation.py": ("pico-a", 2),
     "test_emulator.py": ("pico-a", 3),
     "test_lab_guide_pico.py": ("pico-b", 0), "test_therapy.py": ("pico-b", 1), "test_button.py": ("pico-b", 2),
+    "test_soak.py": ("pico-b", 3),
 }
 
 

@@ -16,6 +16,8 @@ from .errors import UsageError
 from .output import Out
 from .progress import Progress
 
+BOOT_BUDGET_S = 30  # of the Pico's own time: the firmware answers in about 2 s of it
+
 
 def _dir(args: argparse.Namespace) -> Optional[Path]:
     return Path(args.dir) if getattr(args, "dir", None) else None
@@ -93,9 +95,21 @@ def cmd_battery(args: argparse.Namespace) -> Out:
                "the firmware checks it once a minute.")
 
 
+def _wait_answer(args: argparse.Namespace, info: pico.PicoInfo) -> Optional[float]:
+    """Unless --no-wait: wait for the pump firmware to answer after a reset or power cut."""
+    if args.no_wait:
+        return None
+    with Progress(BOOT_BUDGET_S * 1000, "waiting for the pump firmware to answer", enabled=not args.json) as bar:
+        return pico.wait_firmware(info, BOOT_BUDGET_S, progress=bar.update)
+
+
 def cmd_reset(args: argparse.Namespace) -> Out:
-    pico.reset(_find(args))
-    return Out({"reset": True}, "The emulated Pico was reset (RUN pin): its USB port went away and came back.")
+    info = _find(args)
+    pico.reset(info)
+    took = _wait_answer(args, info)
+    return Out({"reset": True, "answered_after_s": took},
+               "The emulated Pico was reset (RUN pin): its USB port went away and came back"
+               + (f", and the pump firmware answered after {took:.1f} s." if took is not None else "."))
 
 
 def cmd_power_cycle(args: argparse.Namespace) -> Out:
@@ -106,9 +120,12 @@ def cmd_power_cycle(args: argparse.Namespace) -> Out:
     if down > 600:
         raise UsageError("--down is wall-clock time the emulator stays off: at most 10m")
     info = pico.power_cut(_find(args), down)
-    return Out(info.d, f"Power cut (nothing saved beyond what the flash held) and restored after {down:g} s. "
-                       f"USB port: {info.port}. A Pico has no battery-backed clock: set it with "
-                       f"`pumpctl --port {info.port} time sync`.")
+    took = _wait_answer(args, info)
+    answered = f" The pump firmware answered after {took:.1f} s." if took is not None else ""
+    return Out(dict(info.d, answered_after_s=took),
+               f"Power cut (nothing saved beyond what the flash held) and restored after {down:g} s. "
+               f"USB port: {info.port}.{answered} A Pico has no battery-backed clock: set it with "
+               f"`pumpctl --port {info.port} time sync`.")
 
 
 def cmd_wait(args: argparse.Namespace) -> Out:
@@ -157,8 +174,11 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     b.add_argument("action", choices=("press", "hold", "release"))
     ba = with_dir(add(psub, "battery", cmd_battery, "set the battery voltage seen on ADC0"))
     ba.add_argument("mv", type=int, help="battery voltage in mV (ERI at 3300, end of service at 3000)")
-    with_dir(add(psub, "reset", cmd_reset, "press RUN: reset the chip (flash kept)"))
-    pw = with_dir(add(psub, "power-cycle", cmd_power_cycle, "pull the plug (nothing saved) and plug it in again"))
+    rs = with_dir(add(psub, "reset", cmd_reset, "press RUN: reset the chip (flash kept), then wait for the firmware"))
+    pw = with_dir(add(psub, "power-cycle", cmd_power_cycle, "pull the plug (nothing saved), plug it in again, wait for the firmware"))
+    for sp_ in (rs, pw):
+        sp_.add_argument("--no-wait", action="store_true",
+                         help=f"do not wait for the pump firmware to answer (it gets {BOOT_BUDGET_S} s of the Pico's own time)")
     pw.add_argument("--down", help="how long it stays unplugged, wall clock (e.g. 5s)")
     w = with_dir(add(psub, "wait", cmd_wait, "wait until some of the Pico's own time has passed (it is not the wall clock's)"))
     w.add_argument("duration", help="e.g. 90s, 2m")

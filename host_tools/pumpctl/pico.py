@@ -392,3 +392,38 @@ def reset(info: PicoInfo, timeout: float = 10.0) -> str:
             return info.port
         time.sleep(0.05)
     raise PicoError(f"the emulated Pico's USB port {info.port} did not come back within {timeout:.0f} s")
+
+
+def wait_firmware(info: PicoInfo, pico_s: float = 30.0, wall_cap: float = 600.0,
+                  progress: Optional[Any] = None) -> float:
+    """Wait until the pump firmware answers `identify` on the board's USB port; returns the wall
+    seconds it took. The budget is `pico_s` of the Pico's own time: on a loaded machine the
+    emulator runs several times slower (a boot once took 60 s of wall clock for 2.5 s of the
+    chip's), and what a boot costs is the chip's matter, not the machine's. `wall_cap` only
+    stops a wait on an emulator that makes no progress at all. progress(pico_ms) as it goes."""
+    from .errors import PumpctlError
+    from .link import Link
+    t0 = time.monotonic()
+    e0: Optional[int] = None
+    last: Any = None
+    while time.monotonic() - t0 < wall_cap:
+        try:
+            now = control(info, "time")["t_ns"]
+            e0 = now if e0 is None else e0
+        except PicoError as e:
+            last = f"its control socket: {e}"
+            now = e0 or 0
+        if e0 is not None and now - e0 > pico_s * 1e9:
+            break
+        if progress is not None and e0 is not None:
+            progress((now - e0) // 1_000_000)
+        try:
+            with Link(info.port, timeout=3, retries=0) as link:
+                link.request("identify")
+                return time.monotonic() - t0
+        except PumpctlError as e:
+            last = e
+            time.sleep(0.2)
+    raise PicoError(f"the pump firmware did not answer on {info.port} within {pico_s:.0f} s of the Pico's own time "
+                    f"({time.monotonic() - t0:.0f} s of yours): {last}. Is it flashed (make flash PORT={info.port})? "
+                    f"The emulator's log is {info.dir / 'pico.log'}")

@@ -6,7 +6,7 @@ import fakes
 machine, rp2 = fakes.install()  # before any pico import
 
 import board_contract
-from mptest import eq, raises
+from mptest import eq, raises, req
 
 
 class NullPort:
@@ -32,11 +32,13 @@ def _sim(flash=False):
     return b
 
 
+@req("SR-047")
 def test_pico_board_keeps_the_contract():
     eq(board_contract.problems(_pico()), [])
     eq(board_contract.problems(_pico("/tmp")), [])
 
 
+@req("SR-047")
 def test_sim_board_keeps_the_contract():
     eq(board_contract.problems(_sim()), [])
     eq(board_contract.problems(_sim(flash=True)), [])
@@ -90,6 +92,7 @@ def test_wrong_types_are_named():
     eq("board.initial_fill_ul must be int, got True" in bad, True, bad)
 
 
+@req("SR-047")
 def test_the_app_refuses_a_board_that_breaks_it_in_one_sentence():
     import app
     b = _sim()

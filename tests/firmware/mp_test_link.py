@@ -37,6 +37,13 @@ def test_encode_is_printable_and_decodes():
     # Astral characters go out as a JSON surrogate pair (the host's json joins them).
     f = link.encode({"x": "\U0001F600"})
     assert b"\\ud83d\\ude00" in f
+    # DEL is ASCII but not printable; json.dumps leaves it, the frame escapes it.
+    f = link.encode({"x": "a\x7fb", "y": "plain"})
+    for b in f[:-1]:
+        assert 0x20 <= b <= 0x7E
+    body, mac = link.decode(f[:-1])
+    eq(link.parse_body(body), {"x": "a\x7fb", "y": "plain"})
+    eq(link.ascii_json({"k": "plain ascii"}), '{"k":"plain ascii"}')
 
 
 @req("SR-045")

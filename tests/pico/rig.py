@@ -57,19 +57,13 @@ class Board:
         with self.pump(role) as p:
             return p.link.request(cmd, args)
 
-    def wait_firmware(self, timeout: float = 60.0) -> float:
-        """Wait until the pump firmware answers identify; returns the wall seconds it took."""
-        t0 = time.monotonic()
-        last: Exception | None = None
-        while time.monotonic() - t0 < timeout:
-            try:
-                with Link(self.port, timeout=3, retries=0) as link:
-                    link.request("identify")
-                    return time.monotonic() - t0
-            except PumpctlError as e:
-                last = e
-                time.sleep(0.2)
-        raise AssertionError(f"the firmware did not answer on {self.port} within {timeout} s: {last}")
+    def wait_firmware(self, pico_s: float = 30.0, wall_cap: float = 600.0) -> float:
+        """Wait until the pump firmware answers identify (pico.wait_firmware: a budget in the
+        Pico's own time); returns the wall seconds it took."""
+        try:
+            return pico.wait_firmware(self.info, pico_s, wall_cap)
+        except pico.PicoError as e:
+            raise AssertionError(str(e)) from None
 
     def time_sync(self, at: Optional[dt.datetime] = None) -> dict[str, Any]:
         with self.pump() as p:
