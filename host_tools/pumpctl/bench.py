@@ -13,7 +13,7 @@ import tty
 from pathlib import Path
 from typing import Any, Optional
 
-from . import paths
+from . import paths, procs
 from .errors import BenchError
 
 # A Pico leaves about 190 KB to Python with 4-byte objects; the unix port is 64-bit, so the
@@ -38,19 +38,7 @@ def _write_json(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours counts as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+_alive = procs.alive  # the tests call bench._alive
 
 
 def find(bench_dir: Optional[Path] = None) -> BenchInfo:
@@ -165,8 +153,8 @@ def start(bench_dir: Optional[Path] = None, lockstep: bool = True, speed: int = 
     if not keys_file.exists():
         keys = generate_keys()
         fd = os.open(keys_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(keys, f)
+        with os.fdopen(fd, "w") as kf:
+            json.dump(keys, kf)
         # The bench provisions itself with these keys and hands them to pumpctl's keystore.
         Keystore().save(device_id, keys)
     mode_args = ["--lockstep"] if lockstep else ["--speed", str(speed)]
@@ -222,9 +210,7 @@ def power_cycle(info: BenchInfo, down_ms: int = 0) -> BenchInfo:
     except BenchError:
         wall = None
     os.kill(info.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while _alive(info.pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    procs.wait_gone(info.pid, 10, poll_s=0.02)
     wall_arg: Optional[str] = None
     if wall:
         day, ms = wall
@@ -240,10 +226,7 @@ def stop(info: BenchInfo, timeout: float = 10.0) -> None:
         control(info, {"cmd": "stop"}, timeout=timeout)
     except BenchError:
         pass
-    deadline = time.monotonic() + timeout
-    while _alive(info.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _alive(info.pid):
+    if not procs.wait_gone(info.pid, timeout):
         os.kill(info.pid, signal.SIGKILL)
     try:
         (info.dir / "bench.json").unlink()

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from . import paths
+from . import paths, procs
 from .errors import BenchError
 
 UF2_HELP = ("set PICO_UF2 to the official MicroPython v1.28.0 firmware for RPI_PICO "
@@ -96,20 +96,6 @@ def _current_file() -> Path:
     return paths.state_home() / "current-pico"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def find(pico_dir: Optional[Path] = None) -> PicoInfo:
     """The running emulated Pico (the one started last, unless a directory is given)."""
     if pico_dir is None:
@@ -121,7 +107,7 @@ def find(pico_dir: Optional[Path] = None) -> PicoInfo:
     if not f.exists():
         raise PicoError(f"no emulated Pico in {pico_dir}: start one with `pumpctl pico start`")
     info = PicoInfo(json.loads(f.read_text()))
-    if not _alive(info.pid):
+    if not procs.alive(info.pid):
         raise PicoError(f"the emulated Pico in {pico_dir} is not running any more "
                         f"(see {pico_dir}/pico.log); start it again")
     return info
@@ -304,21 +290,15 @@ def _kill(pid: int, sig: int) -> None:
         pass
 
 
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+
 
 
 def stop(info: PicoInfo, timeout: float = 15.0) -> None:
     """Stop the emulator cleanly (it writes its flash image back)."""
     _kill(info.pid, signal.SIGTERM)
-    if not _wait_gone(info.pid, timeout):
+    if not procs.wait_gone(info.pid, timeout):
         _kill(info.pid, signal.SIGKILL)
-        _wait_gone(info.pid, 5)
+        procs.wait_gone(info.pid, 5)
     _forget(info)
 
 
@@ -336,7 +316,7 @@ def power_cut(info: PicoInfo, down_s: float = 0.0) -> PicoInfo:
     """Pull the plug (kill -9: nothing gets a chance to save; the flash file holds exactly what
     the chip's flash held), wait down_s seconds, and plug it in again."""
     _kill(info.pid, signal.SIGKILL)
-    _wait_gone(info.pid, 10)
+    procs.wait_gone(info.pid, 10)
     _forget(info)
     if down_s > 0:
         time.sleep(down_s)

@@ -461,17 +461,19 @@ def test_clock_wait_timeout_and_kick():
 
 # ---------------------------------------------------------------- whole board
 
+class NullPort:
+    """A USB port that reads one byte at a time and takes any write."""
+    async def read(self):
+        return b"x"
+
+    def write(self, b):
+        return len(b)
+
+
 def test_pico_board_has_the_interface():
     fakes.reset()
     from pico.port import Port
     import io
-
-    class NullPort:
-        async def read(self):
-            return b"x"
-
-        def write(self, b):
-            return len(b)
     root = _scratch_root()
     b = board_mod.PicoBoard(port=NullPort(), root=root)
     eq(b.name, "pico")
@@ -802,13 +804,6 @@ def test_ctrl_c_inside_an_irq_handler_is_handed_on_and_the_handler_stays_armed()
 
 def test_pico_board_runs_the_interrupt_relay_task():
     fakes.reset()
-
-    class NullPort:
-        async def read(self):
-            return b"x"
-
-        def write(self, b):
-            return len(b)
     b = board_mod.PicoBoard(port=NullPort(), root=None)
     tasks = list(b.tasks(None))
     eq(len(tasks), 1)

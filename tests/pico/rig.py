@@ -82,6 +82,18 @@ class Board:
                     return out
                 since = recs[-1]["seq"]
 
+    def repl(self, send: bytes, timeout: float = 15.0) -> bytes:
+        """Write `send` to the USB port and read until MicroPython's `>>> ` prompt (or the
+        timeout); returns what was read."""
+        import serial
+        with serial.Serial(self.port, 115200, timeout=0.2) as s:
+            s.write(send)
+            seen = b""
+            deadline = time.monotonic() + timeout
+            while b">>> " not in seen and time.monotonic() < deadline:
+                seen += s.read(256)
+        return seen
+
     def power_cut(self, down_s: float = 0.0) -> "Board":
         self.info = pico.power_cut(self.info, down_s)
         return self

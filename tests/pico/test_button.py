@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-import serial
 
 from .rig import Board, wait_until
 from pumpctl import pico
@@ -48,12 +47,7 @@ def test_button_held_at_boot_skips_auto_start_and_leaves_the_repl_free(module_bo
     time.sleep(3)  # well past the moment main.py would have started the pump
     # No Ctrl-C: a running pump would take the bare Enter as an empty frame line and say
     # nothing; a free REPL answers with its prompt.
-    with serial.Serial(board.port, 115200, timeout=0.2) as s:
-        s.write(b"\r\n")
-        seen = b""
-        deadline = time.monotonic() + 10
-        while b">>> " not in seen and time.monotonic() < deadline:
-            seen += s.read(256)
+    seen = board.repl(b"\r\n", timeout=10)
     assert b">>> " in seen, seen
     assert b"Bench ITB pump" not in seen, seen
     pico.button(board.info, "release")

@@ -14,7 +14,6 @@ import random
 import time
 
 import pytest
-import serial
 
 from pumpctl import pico
 
@@ -29,12 +28,7 @@ SEED = int(os.environ.get("PICO_SOAK_SEED", str(int(time.time()) & 0xFFFF)))
 
 
 def _ctrl_c(board: Board) -> None:
-    with serial.Serial(board.port, 115200, timeout=0.2) as s:
-        s.write(b"\x03")
-        seen = b""
-        deadline = time.monotonic() + 15
-        while b">>> " not in seen and time.monotonic() < deadline:
-            seen += s.read(256)
+    seen = board.repl(b"\x03")  # what mpremote and Thonny send
     assert b">>> " in seen, seen
     pico.reset(board.info)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 
 import pytest
-import serial
 
 from .rig import Board, wait_until
 from pumpctl import pico
@@ -101,12 +100,7 @@ def test_ctrl_c_over_the_port_releases_en_and_saves_the_state(module_board: Boar
     board = module_board
     _start_therapy(board)
     _run_for(board, 4)
-    with serial.Serial(board.port, 115200, timeout=0.2) as s:
-        s.write(b"\x03")  # what mpremote and Thonny send
-        seen = b""
-        deadline = time.monotonic() + 15
-        while b">>> " not in seen and time.monotonic() < deadline:
-            seen += s.read(256)
+    seen = board.repl(b"\x03")  # what mpremote and Thonny send
     assert b">>> " in seen, seen
     moved = board.edges(STEP)["rising"]
     time.sleep(1)
