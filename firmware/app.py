@@ -340,7 +340,7 @@ class App:
 
     def _heap_mark(self):
         # gc.mem_free() allocates nothing but scans the whole heap (9 ms on a Pico): sampled
-        # after each request and each minute, never per control tick.
+        # at boot and each minute, never per control tick nor per request.
         f = gc.mem_free()
         if f < self.min_free:
             self.min_free = f
@@ -496,6 +496,7 @@ async def main(app):
     for coro in app.board.tasks(app):
         tasks.append(asyncio.create_task(coro))
     app.tasks = tasks
+    app._heap_mark()  # a real figure from the start: the minute's samples follow
     gc.collect()
     app.boot_mem = app.heap_used = gc.mem_alloc()
     app.heap_total = app.boot_mem + gc.mem_free()

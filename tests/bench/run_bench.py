@@ -160,7 +160,6 @@ def pico_rows(minutes: int = 20) -> list[tuple[str, str]]:
             rows.append(("rp2 port heap: total / live after boot (collected)", f"{res['heap_total']} / {res['boot_heap_used']} bytes"))
             rows.append(("rp2 port heap: peak live over a programmer's visit (after each request, reply held)",
                          f"{res['peak_live']} bytes ({res['peak_free']} free)"))
-            rows.append(("rp2 port heap: lowest free seen before a collection", f"{res['min_free_before_gc']} bytes"))
             # Therapy: 500 µg/day at 2000 µg/mL for `minutes` of the Pico's time, sped up.
             with b.pump() as p:
                 p.stop()
