@@ -13,6 +13,9 @@ _DAY_MS = 86_400_000
 # and cache it) stays around 2 KB however large the records are, so a download never needs a
 # big contiguous block of a Pico's heap. The host pages on until it has everything.
 _LOG_PAGE_BYTES = 1200
+# The catheter arguments prime and settings both take, named once: a second spelling in one
+# handler once made `pumpctl prime --catheter-nl-per-cm N` given alone do nothing.
+_CATHETER_ARGS = ("tubing_ul", "catheter_cm", "catheter_nl_per_cm")
 
 
 class Commands:
@@ -248,14 +251,19 @@ class Commands:
         self._need_calibration()
         a = self.app
         dur = arg(args, "duration_min", int, 1, 240, default=10, required=False) or 10
-        if "catheter_cm" in args or "tubing_ul" in args or "catheter_ul_per_cm" in args:
-            self._catheter(args)
+        self._catheter(args)
         steps = a.pump.start_prime(dur)
         a.event("prime", {"steps": steps, "nl": a.pump.dead_volume_nl(), "min": dur})
         a.changed()
         return {"steps": steps, "volume_ul": a.pump.dead_volume_nl() / 1000, "duration_min": dur}
 
     def _catheter(self, args):
+        """Apply the catheter arguments given, keeping the others; none given: nothing."""
+        for k in _CATHETER_ARGS:
+            if k in args:
+                break
+        else:
+            return
         p = self.app.pump
         tub = arg(args, "tubing_ul", int, 0, 2000, default=p.tubing_nl // 1000, required=False)
         cm = arg(args, "catheter_cm", int, 0, 500, default=p.catheter_cm, required=False)
@@ -311,8 +319,7 @@ class Commands:
         stop_h = arg(args, "stopped_alarm_h", int, 1, 168, required=False)
         if low is not None and low * 1000 >= p.reservoir.capacity_nl:
             raise CommandError("RANGE", "low-reservoir threshold must be below the reservoir size")
-        if "catheter_cm" in args or "tubing_ul" in args or "catheter_nl_per_cm" in args:
-            self._catheter(args)
+        self._catheter(args)
         if low is not None:
             p.reservoir.low_nl = low * 1000
         if stop_h is not None:
