@@ -7,7 +7,8 @@ import gc
 import micropython
 
 from version import VERSION, BANNER
-from core.pump import (Pump, PumpError, RUNNING, STOPPED, FLAG_EMPTY, FLAG_LOW, FLAG_LIMIT24,
+from core.base import Refusal
+from core.pump import (Pump, RUNNING, STOPPED, FLAG_EMPTY, FLAG_LOW, FLAG_LIMIT24,
                        FLAG_PERIODIC_REFUSED, FLAG_PERIODIC_SKIPPED, FLAG_STOPPED_LONG,
                        FLAG_PERIODIC_STARTED, FLAG_BRIDGE_DONE, FLAG_PRIME_DONE)
 from core.druglib import LIBRARY
@@ -168,7 +169,7 @@ class App:
             self._log_outage(state)
             try:
                 self.pump.resume()  # at the programmed rate for now: never a catch-up
-            except PumpError as e:
+            except Refusal as e:
                 self.pump.stop(e.msg)
         elif was == STOPPED and self.pump.program is not None:
             self.pump.stop(state.get("stop_reason") or "stopped before the reset")

@@ -2,14 +2,10 @@
 #
 # Pure: it is told elapsed time (`tick(dt_ms)`) and returns the steps to move; the app moves
 # the motor. Everything a tick touches is preallocated, so the tick runs under heap_lock().
-try:
-    from micropython import const
-except ImportError:
-    def const(x):
-        return x
+from core.base import const, Refusal
 
-from core.engine import RateIntegrator, StepConverter, Counter, EngineError, UNITS_PER_Q, Q_PER_NG, Q_PER_UG
-from core.reservoir import Reservoir, ReservoirError
+from core.engine import RateIntegrator, StepConverter, Counter, UNITS_PER_Q, Q_PER_NG, Q_PER_UG
+from core.reservoir import Reservoir
 from core.rolling import Rolling24
 from core.patient import PatientGate, DELIVERED
 
@@ -37,15 +33,6 @@ _MISMATCH_UL = {10: 500, 20: 1000, 40: 2000}
 
 STOPPED = "stopped"
 RUNNING = "running"
-
-
-class PumpError(ValueError):
-    """A refused request: `code` for scripts, `msg` a sentence for people."""
-
-    def __init__(self, code, msg):
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
 
 
 class Pump:
@@ -99,7 +86,7 @@ class Pump:
     # ---- configuration (may allocate) -------------------------------------------------
     def calibrate(self, pl_per_step):
         if not isinstance(pl_per_step, int) or pl_per_step < 100 or pl_per_step > 1_000_000:
-            raise PumpError("RANGE", "calibration must be 100..1000000 pL per step, not %r" % (pl_per_step,))
+            raise Refusal("RANGE", "calibration must be 100..1000000 pL per step, not %r" % (pl_per_step,))
         if self.program is not None:
             self._check_conv(self.program.conc, pl_per_step)
         self.pl_per_step = pl_per_step
@@ -109,16 +96,14 @@ class Pump:
             self.conv = StepConverter(self.program.conc, pl_per_step)
 
     def _check_conv(self, conc, pl):
-        try:
-            return StepConverter(conc, pl)
-        except EngineError as e:
-            raise PumpError(e.code, e.msg)
+        """The converter for conc and pl, or the engine's Refusal when they do not combine."""
+        return StepConverter(conc, pl)
 
     def set_program(self, program, max24_ug=0):
         """Apply a validated program whole (core.program.parse did the validation)."""
         conv = self._check_conv(program.conc, self.pl_per_step)
         if program.mode != "stopped" and not self.clock_set and len(program.steps) > 1:
-            raise PumpError("CLOCK", "a flex profile follows the wall clock: set the clock first (pumpctl time sync)")
+            raise Refusal("CLOCK", "a flex profile follows the wall clock: set the clock first (pumpctl time sync)")
         self.cancel_bolus()
         self.program = program
         self.max24_ug = max24_ug
@@ -147,11 +132,11 @@ class Pump:
 
     def resume(self):
         if self.program is None or self.program.mode == "stopped":
-            raise PumpError("STATE", "there is no program to resume; program the pump first")
+            raise Refusal("STATE", "there is no program to resume; program the pump first")
         if self.alarms.motor_blocked():
-            raise PumpError("ALARM", "an alarm that stops the motor is active; resolve it first")
+            raise Refusal("ALARM", "an alarm that stops the motor is active; resolve it first")
         if self.reservoir.empty(self._nl_step, self._pl_step):
-            raise PumpError("EMPTY", "the reservoir is empty; refill first")
+            raise Refusal("EMPTY", "the reservoir is empty; refill first")
         self.state = RUNNING
         self.stop_reason = ""
         self.stopped_s = self._stopped_ms = 0
@@ -159,7 +144,7 @@ class Pump:
 
     def set_wall(self, day, ms):
         if not (0 <= day < 1 << 20) or not (0 <= ms < _DAY_MS):
-            raise PumpError("RANGE", "wall clock out of range")
+            raise Refusal("RANGE", "wall clock out of range")
         self.day, self.ms, self.clock_set = day, ms, True
         if self.state == RUNNING:
             self._enter_time()
@@ -167,17 +152,17 @@ class Pump:
     def check_bolus(self, kind, dose_ug, duration_min):
         """Refuse (raise) a bolus that cannot start now; changes nothing."""
         if self.state != RUNNING:
-            raise PumpError("STATE", "the pump is stopped; a bolus needs a running program")
+            raise Refusal("STATE", "the pump is stopped; a bolus needs a running program")
         if self.bolus_kind is not None:
-            raise PumpError("BUSY", "a %s bolus is already running" % self.bolus_kind)
+            raise Refusal("BUSY", "a %s bolus is already running" % self.bolus_kind)
         if self.prime_left:
-            raise PumpError("BUSY", "a priming bolus is running")
+            raise Refusal("BUSY", "a priming bolus is running")
         if type(dose_ug) is not int or dose_ug <= 0 or dose_ug > MAX_BOLUS_UG:
-            raise PumpError("RANGE", "a bolus dose must be 1..%d µg, not %r" % (MAX_BOLUS_UG, dose_ug))
+            raise Refusal("RANGE", "a bolus dose must be 1..%d µg, not %r" % (MAX_BOLUS_UG, dose_ug))
         if type(duration_min) is not int or duration_min < 1 or duration_min > 1440:
-            raise PumpError("RANGE", "a bolus duration must be 1..1440 minutes, not %r" % (duration_min,))
+            raise Refusal("RANGE", "a bolus duration must be 1..1440 minutes, not %r" % (duration_min,))
         if self.max24_ug and self.rolling.would_exceed(self.up_s, dose_ug, self.max24_ug):
-            raise PumpError(
+            raise Refusal(
                 "LIMIT_24H",
                 "a %d µg %s bolus would pass the 24 h maximum of %d µg for %s (%d µg given in the last 24 h); refused whole"
                 % (dose_ug, kind, self.max24_ug, self.program.drug, self.rolling.total_ug(self.up_s)),
@@ -267,7 +252,7 @@ class Pump:
         for v, what, hi in ((tubing_ul_x1000, "tubing volume (nL)", 2_000_000), (length_cm, "catheter length (cm)", 500),
                             (nl_per_cm, "catheter volume per cm (nL)", 50_000)):
             if type(v) is not int or v < 0 or v > hi:
-                raise PumpError("RANGE", "%s must be 0..%d, not %r" % (what, hi, v))
+                raise Refusal("RANGE", "%s must be 0..%d, not %r" % (what, hi, v))
         self.tubing_nl, self.catheter_cm, self.catheter_nl_per_cm = tubing_ul_x1000, length_cm, nl_per_cm
 
     def dead_volume_nl(self):
@@ -276,17 +261,17 @@ class Pump:
     def start_prime(self, duration_min):
         """Fill pump tubing and catheter: volume, not dose at the tip (it fills the line)."""
         if self.program is None:
-            raise PumpError("STATE", "program the pump (drug and concentration) before priming")
+            raise Refusal("STATE", "program the pump (drug and concentration) before priming")
         if self.bolus_kind is not None or self.prime_left:
-            raise PumpError("BUSY", "a bolus is already running")
+            raise Refusal("BUSY", "a bolus is already running")
         if type(duration_min) is not int or not 1 <= duration_min <= 240:
-            raise PumpError("RANGE", "priming duration must be 1..240 minutes")
+            raise Refusal("RANGE", "priming duration must be 1..240 minutes")
         vol = self.dead_volume_nl()
         if vol <= 0:
-            raise PumpError("RANGE", "set the catheter length and volume per cm first (nothing to prime)")
+            raise Refusal("RANGE", "set the catheter length and volume per cm first (nothing to prime)")
         steps = (vol * 1000 + self.pl_per_step // 2) // self.pl_per_step  # nearest step
         if steps < 1:
-            raise PumpError("RANGE", "the dead volume is smaller than one step")
+            raise Refusal("RANGE", "the dead volume is smaller than one step")
         self.move_volume(steps, duration_min, "primed")
         return steps
 
@@ -310,12 +295,8 @@ class Pump:
         """Empty-and-refill: compare the withdrawn volume with what the pump expects, then take
         the new volume. Returns (expected_ul, mismatch_ul, warn). Overfill is refused."""
         if type(withdrawn_ul) is not int or withdrawn_ul < 0 or withdrawn_ul > self.reservoir.capacity_nl // 1000 + 5000:
-            raise PumpError("RANGE", "withdrawn volume must be 0..%d µL" % (self.reservoir.capacity_nl // 1000 + 5000))
-        try:
-            check = Reservoir(self.reservoir.model_ml)
-            check.fill(new_volume_ul)
-        except ReservoirError as e:
-            raise PumpError(e.code, e.msg)
+            raise Refusal("RANGE", "withdrawn volume must be 0..%d µL" % (self.reservoir.capacity_nl // 1000 + 5000))
+        Reservoir(self.reservoir.model_ml).fill(new_volume_ul)  # refuses (raises) before any change
         expected = self.reservoir.volume_ul()
         mismatch = withdrawn_ul - expected
         warn = abs(mismatch) > _MISMATCH_UL[self.reservoir.model_ml]
@@ -333,9 +314,9 @@ class Pump:
         conv = self._check_conv(program.conc, self.pl_per_step)
         dead = self.dead_volume_nl()
         if bridge and (old is None or old.conc == program.conc):
-            raise PumpError("STATE", "no concentration change to bridge")
+            raise Refusal("STATE", "no concentration change to bridge")
         if bridge and dead <= 0:
-            raise PumpError("RANGE", "set the catheter length and volume per cm first (nothing to bridge)")
+            raise Refusal("RANGE", "set the catheter length and volume per cm first (nothing to bridge)")
         self.set_program(program, self.max24_ug)
         if bridge:
             self.conv = old
