@@ -8,7 +8,7 @@ import micropython
 
 from version import VERSION, BANNER
 from core.base import Refusal
-from core.pump import (Pump, RUNNING, STOPPED, FLAG_EMPTY, FLAG_LOW, FLAG_LIMIT24,
+from core.pump import (Pump, RUNNING, check_calibration, STOPPED, FLAG_EMPTY, FLAG_LOW, FLAG_LIMIT24,
                        FLAG_PERIODIC_REFUSED, FLAG_PERIODIC_SKIPPED, FLAG_STOPPED_LONG,
                        FLAG_PERIODIC_STARTED, FLAG_BRIDGE_DONE, FLAG_PRIME_DONE)
 from core.druglib import LIBRARY
@@ -142,7 +142,9 @@ class App:
         self._restored = True  # from here on a save keeps what was restored
         if not self.calibrated:
             self.selftest.append("no calibration stored")
-        if not (100 <= self.pump.pl_per_step <= 1_000_000):
+        try:
+            check_calibration(self.pump.pl_per_step)  # the core's range, as a command is held to
+        except Refusal:
             self.selftest.append("calibration out of range")
         w = self.clock.wall()
         if w is not None:

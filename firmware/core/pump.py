@@ -14,6 +14,14 @@ _MIN_MS = const(60_000)
 _MAX_WAKE_MS = const(3_600_000)
 _EXACT_Q = const(500_000)  # below this many quanta left, bolus end times are computed exactly
 MAX_BOLUS_UG = const(600)
+_MAX_BOLUS_MIN = const(1440)
+MIN_PL_PER_STEP = const(100)  # calibration range: the tick's products stay small within it
+MAX_PL_PER_STEP = const(1_000_000)
+_MAX_PRIME_MIN = const(240)
+_MAX_TUBING_NL = const(2_000_000)
+_MAX_CATHETER_CM = const(500)
+_MAX_CATHETER_NL_PER_CM = const(50_000)
+_DAY_LIMIT = const(1 << 20)  # wall-clock days since 2000-01-01 stay below this (2870 years)
 _WINDOW_SEG_MS = const(900_000)  # keeps a bolus's quanta (1.6e6 per µg) below 2**30
 
 # Conditions found inside the tick, raised as alarms by the app (raising may allocate).
@@ -33,6 +41,30 @@ _MISMATCH_UL = {10: 500, 20: 1000, 40: 2000}
 
 STOPPED = "stopped"
 RUNNING = "running"
+
+
+# The ranges of what a programmer may ask, checked here and nowhere else: the command layer
+# only decodes and types, and calls these first where a range must be refused before anything
+# else is asked (the drug library's limits, the distance from the last calibration).
+def check_bolus_size(dose_ug, duration_min):
+    """Refuse a bolus dose or duration outside what the pump delivers; changes nothing."""
+    if type(dose_ug) is not int or dose_ug <= 0 or dose_ug > MAX_BOLUS_UG:
+        raise Refusal("RANGE", "a bolus dose must be 1..%d µg, not %r" % (MAX_BOLUS_UG, dose_ug))
+    if type(duration_min) is not int or duration_min < 1 or duration_min > _MAX_BOLUS_MIN:
+        raise Refusal("RANGE", "a bolus duration must be 1..%d minutes, not %r" % (_MAX_BOLUS_MIN, duration_min))
+
+
+def check_calibration(pl_per_step):
+    """Refuse a volume per step outside the range the engine's arithmetic is proven for."""
+    if type(pl_per_step) is not int or pl_per_step < MIN_PL_PER_STEP or pl_per_step > MAX_PL_PER_STEP:
+        raise Refusal("RANGE", "calibration must be %d..%d pL per step, not %r"
+                      % (MIN_PL_PER_STEP, MAX_PL_PER_STEP, pl_per_step))
+
+
+def check_prime_duration(duration_min):
+    """Refuse a priming duration the volume integrator is not given; changes nothing."""
+    if type(duration_min) is not int or not 1 <= duration_min <= _MAX_PRIME_MIN:
+        raise Refusal("RANGE", "priming duration must be 1..%d minutes" % _MAX_PRIME_MIN)
 
 
 class Pump:
@@ -85,8 +117,7 @@ class Pump:
 
     # ---- configuration (may allocate) -------------------------------------------------
     def calibrate(self, pl_per_step):
-        if not isinstance(pl_per_step, int) or pl_per_step < 100 or pl_per_step > 1_000_000:
-            raise Refusal("RANGE", "calibration must be 100..1000000 pL per step, not %r" % (pl_per_step,))
+        check_calibration(pl_per_step)
         if self.program is not None:
             self._check_conv(self.program.conc, pl_per_step)
         self.pl_per_step = pl_per_step
@@ -143,8 +174,10 @@ class Pump:
         self._enter_time()  # no catch-up: delivery restarts at the rate for now
 
     def set_wall(self, day, ms):
-        if not (0 <= day < 1 << 20) or not (0 <= ms < _DAY_MS):
-            raise Refusal("RANGE", "wall clock out of range")
+        if type(day) is not int or not 0 <= day < _DAY_LIMIT:
+            raise Refusal("RANGE", "the clock's day must be 0..%d (days since 2000-01-01), not %r" % (_DAY_LIMIT - 1, day))
+        if type(ms) is not int or not 0 <= ms < _DAY_MS:
+            raise Refusal("RANGE", "the clock's time of day must be 0..%d ms, not %r" % (_DAY_MS - 1, ms))
         self.day, self.ms, self.clock_set = day, ms, True
         if self.state == RUNNING:
             self._enter_time()
@@ -157,10 +190,7 @@ class Pump:
             raise Refusal("BUSY", "a %s bolus is already running" % self.bolus_kind)
         if self.prime_left:
             raise Refusal("BUSY", "a priming bolus is running")
-        if type(dose_ug) is not int or dose_ug <= 0 or dose_ug > MAX_BOLUS_UG:
-            raise Refusal("RANGE", "a bolus dose must be 1..%d µg, not %r" % (MAX_BOLUS_UG, dose_ug))
-        if type(duration_min) is not int or duration_min < 1 or duration_min > 1440:
-            raise Refusal("RANGE", "a bolus duration must be 1..1440 minutes, not %r" % (duration_min,))
+        check_bolus_size(dose_ug, duration_min)
         if self.max24_ug and self.rolling.would_exceed(self.up_s, dose_ug, self.max24_ug):
             raise Refusal(
                 "LIMIT_24H",
@@ -247,13 +277,17 @@ class Pump:
         else:
             self._to_boundary = -1
 
-    def set_catheter(self, tubing_ul_x1000, length_cm, nl_per_cm):
-        """Volumes a priming bolus fills and a bridge flushes (pump tubing + catheter)."""
-        for v, what, hi in ((tubing_ul_x1000, "tubing volume (nL)", 2_000_000), (length_cm, "catheter length (cm)", 500),
-                            (nl_per_cm, "catheter volume per cm (nL)", 50_000)):
-            if type(v) is not int or v < 0 or v > hi:
-                raise Refusal("RANGE", "%s must be 0..%d, not %r" % (what, hi, v))
-        self.tubing_nl, self.catheter_cm, self.catheter_nl_per_cm = tubing_ul_x1000, length_cm, nl_per_cm
+    def set_catheter(self, tubing_nl, length_cm, nl_per_cm):
+        """Volumes a priming bolus fills and a bridge flushes (pump tubing + catheter). All
+        three are checked before any is kept; sentences in the units a programmer gives."""
+        if type(tubing_nl) is not int or not 0 <= tubing_nl <= _MAX_TUBING_NL:
+            raise Refusal("RANGE", "the tubing volume must be 0..%d µL, not %r" % (
+                _MAX_TUBING_NL // 1000, tubing_nl // 1000 if type(tubing_nl) is int else tubing_nl))
+        if type(length_cm) is not int or not 0 <= length_cm <= _MAX_CATHETER_CM:
+            raise Refusal("RANGE", "the catheter length must be 0..%d cm, not %r" % (_MAX_CATHETER_CM, length_cm))
+        if type(nl_per_cm) is not int or not 0 <= nl_per_cm <= _MAX_CATHETER_NL_PER_CM:
+            raise Refusal("RANGE", "the catheter volume per cm must be 0..%d nL, not %r" % (_MAX_CATHETER_NL_PER_CM, nl_per_cm))
+        self.tubing_nl, self.catheter_cm, self.catheter_nl_per_cm = tubing_nl, length_cm, nl_per_cm
 
     def dead_volume_nl(self):
         return self.tubing_nl + self.catheter_cm * self.catheter_nl_per_cm
@@ -264,8 +298,7 @@ class Pump:
             raise Refusal("STATE", "program the pump (drug and concentration) before priming")
         if self.bolus_kind is not None or self.prime_left:
             raise Refusal("BUSY", "a bolus is already running")
-        if type(duration_min) is not int or not 1 <= duration_min <= 240:
-            raise Refusal("RANGE", "priming duration must be 1..240 minutes")
+        check_prime_duration(duration_min)
         vol = self.dead_volume_nl()
         if vol <= 0:
             raise Refusal("RANGE", "set the catheter length and volume per cm first (nothing to prime)")

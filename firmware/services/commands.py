@@ -6,10 +6,9 @@ from core import program as programs
 from core.druglib import LIBRARY
 from core.engine import MAX_RATE
 from core.base import Refusal
-from core.pump import RUNNING
+from core.pump import RUNNING, check_bolus_size, check_calibration, check_prime_duration
 from services.protocol import arg
 
-_DAY_MS = 86_400_000
 # A log page stops at this many stored bytes: the reply (and the copies made to encode, frame
 # and cache it) stays around 2 KB however large the records are, so a download never needs a
 # big contiguous block of a Pico's heap. The host pages on until it has everything.
@@ -197,10 +196,10 @@ class Commands:
 
     def time_set(self, args):
         a = self.app
-        day = arg(args, "day", int, 0, 1 << 20)
-        ms = arg(args, "ms", int, 0, _DAY_MS - 1)
+        day = arg(args, "day", int)
+        ms = arg(args, "ms", int)
         old = a.clock.wall()
-        a.pump.set_wall(day, ms)
+        a.pump.set_wall(day, ms)  # the range is the core's: refused there before any change
         a.clock.set_wall(day, ms)
         a.alarms.clear("CLOCK_NOT_SET", a.pump.up_s)
         if a._hours is not None:
@@ -212,8 +211,9 @@ class Commands:
 
     def bolus(self, args):
         a = self.app
-        dose = arg(args, "dose_ug", int, 1, 600)
-        dur = arg(args, "duration_min", int, 1, 1440)
+        dose = arg(args, "dose_ug", int)
+        dur = arg(args, "duration_min", int)
+        check_bolus_size(dose, dur)  # the pump's range, before the library's limits for the drug
         overrides = args.get("overrides", [])
         if not isinstance(overrides, list):
             raise Refusal("BAD_ARGS", "overrides must be a list of limit names")
@@ -247,7 +247,8 @@ class Commands:
     def prime(self, args):
         self._need_calibration()
         a = self.app
-        dur = arg(args, "duration_min", int, 1, 240, default=10, required=False) or 10
+        dur = arg(args, "duration_min", int, default=10, required=False)
+        check_prime_duration(dur)  # the pump's range, before the catheter settings change
         self._catheter(args)
         steps = a.pump.start_prime(dur)
         a.event("prime", {"steps": steps, "nl": a.pump.dead_volume_nl(), "min": dur})
@@ -262,10 +263,10 @@ class Commands:
         else:
             return
         p = self.app.pump
-        tub = arg(args, "tubing_ul", int, 0, 2000, default=p.tubing_nl // 1000, required=False)
-        cm = arg(args, "catheter_cm", int, 0, 500, default=p.catheter_cm, required=False)
-        per = arg(args, "catheter_nl_per_cm", int, 0, 50_000, default=p.catheter_nl_per_cm, required=False)
-        p.set_catheter(tub * 1000, cm, per)
+        tub = arg(args, "tubing_ul", int, default=p.tubing_nl // 1000, required=False)
+        cm = arg(args, "catheter_cm", int, default=p.catheter_cm, required=False)
+        per = arg(args, "catheter_nl_per_cm", int, default=p.catheter_nl_per_cm, required=False)
+        p.set_catheter(tub * 1000, cm, per)  # the ranges are the pump's, all checked before any is kept
 
     def bridge(self, args):
         a = self.app
@@ -328,7 +329,8 @@ class Commands:
 
     def calibrate(self, args):
         a = self.app
-        pl = arg(args, "pl_per_step", int, 100, 1_000_000)
+        pl = arg(args, "pl_per_step", int)
+        check_calibration(pl)  # the pump's range, before the distance from the last
         force = arg(args, "force", bool, required=False) or False
         day = arg(args, "day", int, 0, 1 << 20, required=False)
         old = a.pump.pl_per_step
