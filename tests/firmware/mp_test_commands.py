@@ -3,25 +3,11 @@
 from mptest import eq
 from core.base import Refusal
 
-import app as app_mod
-from sim.board import SimBoard
-
-
-class NullPort:
-    async def read(self):
-        return b"x"
-
-    def write(self, b):
-        return len(b)
+from pumpsim import booted_app
 
 
 def _app():
-    b = SimBoard(lockstep=True, port=NullPort())
-    b.storage_root = None
-    b.nvram = None
-    b.clock.set_wall(9800, 36_000_000)
-    a = app_mod.App(b)
-    a.boot()
+    a = booted_app()  # a sim board keeps nothing (storage_root None) unless run.py mounts it
     a.commands.program_set({"program": {"drug": "baclofen", "concentration_ug_per_ml": 2000,
                                         "mode": "continuous", "rate_ug_per_day": 500}})
     return a

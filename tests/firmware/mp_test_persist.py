@@ -2,31 +2,14 @@
 # stays the one earlier firmware wrote (docs/persistence.md), so its saved states still load.
 from mptest import eq
 
-import app as app_mod
 from services import persist
-from sim.board import SimBoard
+from pumpsim import booted_app as _app
 
 # Every key of the state document as firmware before the reshaping wrote it.
 _KEYS_WRITTEN_BEFORE = ("v", "program", "state", "stop_reason", "pl_per_step", "calibrated", "cal_day",
                         "reservoir", "steps", "nl", "q", "pl", "conc_epoch", "engine", "catheter",
                         "stopped_alarm_s", "stopped_s", "rolling", "gate", "alarms", "wall", "refill_day",
                         "pb", "bolus")
-
-
-class NullPort:
-    async def read(self):
-        return b"x"
-
-    def write(self, b):
-        return len(b)
-
-
-def _app():
-    b = SimBoard(lockstep=True, port=NullPort())
-    b.clock.set_wall(9800, 36_000_000)
-    a = app_mod.App(b)
-    a.boot()
-    return a
 
 
 def test_the_state_document_keeps_its_keys_and_survives_a_round_trip():
