@@ -7,7 +7,8 @@ import gc
 import micropython
 
 from version import VERSION, BANNER
-from core.pump import (Pump, PumpError, RUNNING, STOPPED, FLAG_EMPTY, FLAG_LOW, FLAG_LIMIT24,
+from core.base import Refusal
+from core.pump import (Pump, RUNNING, check_calibration, STOPPED, FLAG_EMPTY, FLAG_LOW, FLAG_LIMIT24,
                        FLAG_PERIODIC_REFUSED, FLAG_PERIODIC_SKIPPED, FLAG_STOPPED_LONG,
                        FLAG_PERIODIC_STARTED, FLAG_BRIDGE_DONE, FLAG_PRIME_DONE)
 from core.druglib import LIBRARY
@@ -141,7 +142,9 @@ class App:
         self._restored = True  # from here on a save keeps what was restored
         if not self.calibrated:
             self.selftest.append("no calibration stored")
-        if not (100 <= self.pump.pl_per_step <= 1_000_000):
+        try:
+            check_calibration(self.pump.pl_per_step)  # the core's range, as a command is held to
+        except Refusal:
             self.selftest.append("calibration out of range")
         w = self.clock.wall()
         if w is not None:
@@ -168,7 +171,7 @@ class App:
             self._log_outage(state)
             try:
                 self.pump.resume()  # at the programmed rate for now: never a catch-up
-            except PumpError as e:
+            except Refusal as e:
                 self.pump.stop(e.msg)
         elif was == STOPPED and self.pump.program is not None:
             self.pump.stop(state.get("stop_reason") or "stopped before the reset")

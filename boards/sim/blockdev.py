@@ -26,11 +26,7 @@
 import vfs
 from array import array
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython never imports this module
-    def const(x):
-        return x
+from micropython import const
 
 _IOCTL_INIT = const(1)
 _IOCTL_DEINIT = const(2)

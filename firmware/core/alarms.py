@@ -10,7 +10,7 @@
 # (two-tone) map to high; its "non-critical" ones (single tone) map to medium when the patient
 # will be harmed within days if nobody acts (low reservoir, battery ERI), and to low when they
 # are reminders (refill date). See docs/alarms.md for the reasoning per code.
-from micropython import const
+from core.base import const
 
 # Priority ranks: higher number = more urgent. Index into PRIORITY_NAMES for the IEC name.
 LOW = const(1)

@@ -23,7 +23,7 @@
 # MODE_TWO_TONE is the real SynchroMed II's style instead: critical (high) alarms alternate two
 # tones, non-critical (medium, low) sound a single tone. The tones and intervals here are ours:
 # the pump's manuals name the styles, not timings we could verify.
-from micropython import const
+from core.base import const
 
 MODE_IEC = "iec"
 MODE_TWO_TONE = "two_tone"

@@ -14,16 +14,11 @@
 # for the shipped one) and by verify() at any time. It detects corruption (flash rot, a bad
 # copy, an edit without re-sealing), not an attacker, who could re-seal; authentication of
 # library changes belongs to the protocol.
-try:
-    from micropython import const
-except ImportError:  # CPython (host property tests)
-    def const(x):
-        return x
+from core.base import const, Refusal
 
 import hashlib
 import binascii
 
-from core.program import ProgramError
 
 _LIMIT_MAX = const(1 << 29)
 
@@ -86,7 +81,7 @@ def digest(entries):
 
 
 def _bad_lib(msg):
-    raise ProgramError("BAD_LIBRARY", msg)
+    raise Refusal("BAD_LIBRARY", msg)
 
 
 def _sane(entries):
@@ -118,11 +113,11 @@ def _row(limit):
     for row in LIMITS:
         if row[0] == limit:
             return row
-    raise ProgramError("BAD_LIBRARY", "no library limit named %s" % limit)
+    raise Refusal("BAD_LIBRARY", "no library limit named %s" % limit)
 
 
 class Library:
-    """A verified drug library. Library(entries, digest) raises ProgramError("BAD_LIBRARY")
+    """A verified drug library. Library(entries, digest) raises Refusal("BAD_LIBRARY")
     when the entries do not match the seal, so a corrupt library is never used."""
 
     def __init__(self, entries, seal):
@@ -131,7 +126,7 @@ class Library:
         self.verify()
 
     def verify(self):
-        """Recompute the checksum; return it, or raise ProgramError("BAD_LIBRARY")."""
+        """Recompute the checksum; return it, or raise Refusal("BAD_LIBRARY")."""
         _sane(self.entries)
         got = digest(self.entries)
         if got != self.seal:
@@ -143,10 +138,10 @@ class Library:
         return sorted(self.entries)
 
     def get(self, name):
-        """The entry dict of drug `name`, or ProgramError("UNKNOWN_DRUG")."""
+        """The entry dict of drug `name`, or Refusal("UNKNOWN_DRUG")."""
         e = self.entries.get(name) if isinstance(name, str) else None
         if e is None:
-            raise ProgramError("UNKNOWN_DRUG", "drug %s is not in the drug library (known: %s)"
+            raise Refusal("UNKNOWN_DRUG", "drug %s is not in the drug library (known: %s)"
                                % (name if isinstance(name, str) else "?", ", ".join(self.names())))
         return e
 
@@ -155,15 +150,15 @@ class Library:
 
     def check(self, drug, limit, value, overrides=(), what=None, soft=None):
         """Check `value` against the (soft, hard) pair `limit` of `drug`.
-        Over hard: ProgramError("HARD_LIMIT"). Over soft: the override name is returned when it
-        is in `overrides`; otherwise ProgramError("SOFT_LIMIT"), or, when a list `soft` is
+        Over hard: Refusal("HARD_LIMIT"). Over soft: the override name is returned when it
+        is in `overrides`; otherwise Refusal("SOFT_LIMIT"), or, when a list `soft` is
         given, (override, sentence) is appended to it for the caller to settle later.
         Within limits: None."""
         row = _row(limit)
         s, h = self.get(drug)[limit]
         label = what or row[1]
         if value > h:
-            raise ProgramError("HARD_LIMIT", "%s %d%s exceeds the hard limit of %d%s for %s"
+            raise Refusal("HARD_LIMIT", "%s %d%s exceeds the hard limit of %d%s for %s"
                                % (label, value, row[2], h, row[3], drug))
         if value > s:
             name = row[4]
@@ -174,19 +169,19 @@ class Library:
                 return None
             if name in overrides:
                 return name
-            raise ProgramError("SOFT_LIMIT", msg)
+            raise Refusal("SOFT_LIMIT", msg)
         return None
 
     def check_bolus(self, drug, dose_ug, kind, overrides=()):
         """Check a single bolus dose. kind: "clinician" | "periodic" | "patient".
-        Returns the tuple of overrides used (empty or one name), or raises ProgramError
+        Returns the tuple of overrides used (empty or one name), or raises Refusal
         (BAD_BOLUS, UNKNOWN_DRUG, HARD_LIMIT, SOFT_LIMIT). The rolling 24 h maximum is checked
         separately (core.rolling), because it depends on what was delivered."""
         limit = _KINDS.get(kind) if isinstance(kind, str) else None
         if limit is None:
-            raise ProgramError("BAD_BOLUS", "bolus kind must be clinician, periodic or patient")
+            raise Refusal("BAD_BOLUS", "bolus kind must be clinician, periodic or patient")
         if type(dose_ug) is not int or dose_ug < 1:
-            raise ProgramError("BAD_BOLUS", "bolus dose_ug must be a whole number of µg >= 1")
+            raise Refusal("BAD_BOLUS", "bolus dose_ug must be a whole number of µg >= 1")
         used = self.check(drug, limit, dose_ug, overrides, "%s bolus dose" % kind)
         return (used,) if used else ()
 

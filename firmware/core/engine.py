@@ -15,11 +15,7 @@
 # source, under one step for any step holding more than 0.01 ng.
 #
 # Limit that keeps every product small: conc * pL_per_step <= 5e8 (at most 0.5 µg per step).
-try:
-    from micropython import const
-except ImportError:  # CPython (host-side property tests)
-    def const(x):
-        return x
+from core.base import const, Refusal
 
 UNITS_PER_Q = const(54)  # (µg/day) * ms in one dose quantum
 Q_PER_NG = const(1600)  # dose quanta in one ng
@@ -36,13 +32,6 @@ def _gcd(a, b):
     return a
 
 
-class EngineError(ValueError):
-    def __init__(self, code, msg):
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
-
-
 class RateIntegrator:
     """Stage A: a dose rate in µg/day integrated over ms into whole quanta, remainder kept."""
 
@@ -53,7 +42,7 @@ class RateIntegrator:
 
     def set_rate(self, rate_ug_per_day):
         if rate_ug_per_day < 0 or rate_ug_per_day > MAX_RATE:
-            raise EngineError("RANGE", "rate %d µg/day out of range" % rate_ug_per_day)
+            raise Refusal("RANGE", "rate %d µg/day out of range" % rate_ug_per_day)
         self.rate = rate_ug_per_day
         self._chunk = _LIM // rate_ug_per_day if rate_ug_per_day else _LIM
 
@@ -91,16 +80,16 @@ class StepConverter:
 
     def __init__(self, conc_ug_per_ml, pl_per_step):
         if conc_ug_per_ml <= 0 or pl_per_step <= 0:
-            raise EngineError("RANGE", "concentration and calibration must be positive")
+            raise Refusal("RANGE", "concentration and calibration must be positive")
         x = conc_ug_per_ml * pl_per_step  # ng per step * 1e6
         if x > MAX_NG_PER_STEP * 1_000_000:
-            raise EngineError(
+            raise Refusal(
                 "RANGE",
                 "one step would hold more than 0.5 µg of drug (%d µg/mL at %d pL/step); "
                 "use a finer calibration or a lower concentration" % (conc_ug_per_ml, pl_per_step),
             )
         if x < MIN_PL_NG_PER_STEP:
-            raise EngineError(
+            raise Refusal(
                 "RANGE",
                 "one step would hold less than 0.01 ng of drug (%d µg/mL at %d pL/step); "
                 "use a coarser calibration or a higher concentration" % (conc_ug_per_ml, pl_per_step),

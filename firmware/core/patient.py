@@ -5,11 +5,7 @@
 # when the caller passes the rolling dose window, the drug's 24 h maximum over every source.
 # Every request returns (outcome, detail): outcome "delivered" | "refused_lockout" |
 # "refused_limit", detail a sentence for the log. Time is uptime in integer seconds, given.
-try:
-    from micropython import const
-except ImportError:  # CPython (host property tests)
-    def const(x):
-        return x
+from core.base import const
 
 _DAY_S = const(86400)
 

@@ -2,15 +2,11 @@
 #
 # A program arrives as a dict (TOML on the host, JSON on the wire; docs/programs.md is the spec).
 # parse() checks everything and returns an immutable-by-convention Program, or raises
-# ProgramError with a code and a sentence naming the field and the limit. parse() never changes
+# Refusal with a code and a sentence naming the field and the limit. parse() never changes
 # its input and keeps no state, so a refused program leaves the running one untouched.
 #
 # Units: rates integer µg/day, doses integer µg, times minutes of day (0..1439), durations min.
-try:
-    from micropython import const
-except ImportError:  # CPython (host property tests)
-    def const(x):
-        return x
+from core.base import const, Refusal
 
 _DAY_MIN = const(1440)
 _MAX_STEPS = const(48)
@@ -31,18 +27,8 @@ _PERIODIC_KEYS = ("time", "dose_ug", "duration_min")
 _PATIENT_KEYS = ("dose_ug", "duration_min", "max_per_24h", "lockout_min")
 
 
-class ProgramError(ValueError):
-    """A refused program, bolus or library. .code is a stable token for the protocol and the
-    log; .msg is a sentence for people that names the field and the limit."""
-
-    def __init__(self, code, msg):
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
-
-
 def _bad(msg):
-    raise ProgramError("BAD_PROGRAM", msg)
+    raise Refusal("BAD_PROGRAM", msg)
 
 
 def _int(v, what, lo, hi):
@@ -345,7 +331,7 @@ class _Limits:
         used = []
         for name, msg in self.soft:
             if name not in self.overrides:
-                raise ProgramError("SOFT_LIMIT", msg)
+                raise Refusal("SOFT_LIMIT", msg)
             if name not in used:
                 used.append(name)
         # Report in the documented order, whatever order the checks ran in.
@@ -354,7 +340,7 @@ class _Limits:
 
 def parse(d, library):
     """Validate a program dict against the drug library; return a Program or raise
-    ProgramError (codes BAD_PROGRAM, UNKNOWN_DRUG, BAD_CONCENTRATION, HARD_LIMIT, SOFT_LIMIT).
+    Refusal (codes BAD_PROGRAM, UNKNOWN_DRUG, BAD_CONCENTRATION, HARD_LIMIT, SOFT_LIMIT).
     `library` is core.druglib (or a druglib.Library)."""
     _keys(d, _KEYS, "the program")
     drug = _need(d, "drug", "the program")
@@ -363,7 +349,7 @@ def parse(d, library):
     entry = library.get(drug)  # UNKNOWN_DRUG
     conc = _need(d, "concentration_ug_per_ml", "the program")
     if type(conc) is not int or conc not in entry["concs"]:
-        raise ProgramError("BAD_CONCENTRATION",
+        raise Refusal("BAD_CONCENTRATION",
                            "concentration_ug_per_ml %s is not allowed for %s (allowed: %s µg/mL)"
                            % (_show(conc), drug, ", ".join([str(c) for c in entry["concs"]])))
     mode = _need(d, "mode", "the program")
@@ -409,7 +395,7 @@ def parse(d, library):
     max24 = entry["max24_ug"]
     worst = prog.worst_case_daily_ug()
     if worst > max24:
-        raise ProgramError("HARD_LIMIT",
+        raise Refusal("HARD_LIMIT",
                            "worst-case daily dose %d µg (program %d µg + every patient bolus) "
                            "exceeds the 24 h maximum of %d µg for %s"
                            % (worst, prog.daily_total_ug(), max24, drug))
@@ -424,7 +410,7 @@ def continuous_dict(drug, conc, rate):
 
 
 def continuous(drug, conc, rate, library, overrides=()):
-    """A validated simple continuous Program (raises ProgramError like parse)."""
+    """A validated simple continuous Program (raises Refusal like parse)."""
     d = continuous_dict(drug, conc, rate)
     d["overrides"] = list(overrides)
     return parse(d, library)

@@ -2,14 +2,10 @@
 #
 # Pure: it is told elapsed time (`tick(dt_ms)`) and returns the steps to move; the app moves
 # the motor. Everything a tick touches is preallocated, so the tick runs under heap_lock().
-try:
-    from micropython import const
-except ImportError:
-    def const(x):
-        return x
+from core.base import const, Refusal
 
-from core.engine import RateIntegrator, StepConverter, Counter, EngineError, UNITS_PER_Q, Q_PER_NG, Q_PER_UG
-from core.reservoir import Reservoir, ReservoirError
+from core.engine import RateIntegrator, StepConverter, Counter, UNITS_PER_Q, Q_PER_NG, Q_PER_UG
+from core.reservoir import Reservoir
 from core.rolling import Rolling24
 from core.patient import PatientGate, DELIVERED
 
@@ -18,6 +14,14 @@ _MIN_MS = const(60_000)
 _MAX_WAKE_MS = const(3_600_000)
 _EXACT_Q = const(500_000)  # below this many quanta left, bolus end times are computed exactly
 MAX_BOLUS_UG = const(600)
+_MAX_BOLUS_MIN = const(1440)
+MIN_PL_PER_STEP = const(100)  # calibration range: the tick's products stay small within it
+MAX_PL_PER_STEP = const(1_000_000)
+_MAX_PRIME_MIN = const(240)
+_MAX_TUBING_NL = const(2_000_000)
+_MAX_CATHETER_CM = const(500)
+_MAX_CATHETER_NL_PER_CM = const(50_000)
+_DAY_LIMIT = const(1 << 20)  # wall-clock days since 2000-01-01 stay below this (2870 years)
 _WINDOW_SEG_MS = const(900_000)  # keeps a bolus's quanta (1.6e6 per µg) below 2**30
 
 # Conditions found inside the tick, raised as alarms by the app (raising may allocate).
@@ -39,13 +43,28 @@ STOPPED = "stopped"
 RUNNING = "running"
 
 
-class PumpError(ValueError):
-    """A refused request: `code` for scripts, `msg` a sentence for people."""
+# The ranges of what a programmer may ask, checked here and nowhere else: the command layer
+# only decodes and types, and calls these first where a range must be refused before anything
+# else is asked (the drug library's limits, the distance from the last calibration).
+def check_bolus_size(dose_ug, duration_min):
+    """Refuse a bolus dose or duration outside what the pump delivers; changes nothing."""
+    if type(dose_ug) is not int or dose_ug <= 0 or dose_ug > MAX_BOLUS_UG:
+        raise Refusal("RANGE", "a bolus dose must be 1..%d µg, not %r" % (MAX_BOLUS_UG, dose_ug))
+    if type(duration_min) is not int or duration_min < 1 or duration_min > _MAX_BOLUS_MIN:
+        raise Refusal("RANGE", "a bolus duration must be 1..%d minutes, not %r" % (_MAX_BOLUS_MIN, duration_min))
 
-    def __init__(self, code, msg):
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
+
+def check_calibration(pl_per_step):
+    """Refuse a volume per step outside the range the engine's arithmetic is proven for."""
+    if type(pl_per_step) is not int or pl_per_step < MIN_PL_PER_STEP or pl_per_step > MAX_PL_PER_STEP:
+        raise Refusal("RANGE", "calibration must be %d..%d pL per step, not %r"
+                      % (MIN_PL_PER_STEP, MAX_PL_PER_STEP, pl_per_step))
+
+
+def check_prime_duration(duration_min):
+    """Refuse a priming duration the volume integrator is not given; changes nothing."""
+    if type(duration_min) is not int or not 1 <= duration_min <= _MAX_PRIME_MIN:
+        raise Refusal("RANGE", "priming duration must be 1..%d minutes" % _MAX_PRIME_MIN)
 
 
 class Pump:
@@ -98,8 +117,7 @@ class Pump:
 
     # ---- configuration (may allocate) -------------------------------------------------
     def calibrate(self, pl_per_step):
-        if not isinstance(pl_per_step, int) or pl_per_step < 100 or pl_per_step > 1_000_000:
-            raise PumpError("RANGE", "calibration must be 100..1000000 pL per step, not %r" % (pl_per_step,))
+        check_calibration(pl_per_step)
         if self.program is not None:
             self._check_conv(self.program.conc, pl_per_step)
         self.pl_per_step = pl_per_step
@@ -109,16 +127,14 @@ class Pump:
             self.conv = StepConverter(self.program.conc, pl_per_step)
 
     def _check_conv(self, conc, pl):
-        try:
-            return StepConverter(conc, pl)
-        except EngineError as e:
-            raise PumpError(e.code, e.msg)
+        """The converter for conc and pl, or the engine's Refusal when they do not combine."""
+        return StepConverter(conc, pl)
 
     def set_program(self, program, max24_ug=0):
         """Apply a validated program whole (core.program.parse did the validation)."""
         conv = self._check_conv(program.conc, self.pl_per_step)
         if program.mode != "stopped" and not self.clock_set and len(program.steps) > 1:
-            raise PumpError("CLOCK", "a flex profile follows the wall clock: set the clock first (pumpctl time sync)")
+            raise Refusal("CLOCK", "a flex profile follows the wall clock: set the clock first (pumpctl time sync)")
         self.cancel_bolus()
         self.program = program
         self.max24_ug = max24_ug
@@ -147,19 +163,21 @@ class Pump:
 
     def resume(self):
         if self.program is None or self.program.mode == "stopped":
-            raise PumpError("STATE", "there is no program to resume; program the pump first")
+            raise Refusal("STATE", "there is no program to resume; program the pump first")
         if self.alarms.motor_blocked():
-            raise PumpError("ALARM", "an alarm that stops the motor is active; resolve it first")
+            raise Refusal("ALARM", "an alarm that stops the motor is active; resolve it first")
         if self.reservoir.empty(self._nl_step, self._pl_step):
-            raise PumpError("EMPTY", "the reservoir is empty; refill first")
+            raise Refusal("EMPTY", "the reservoir is empty; refill first")
         self.state = RUNNING
         self.stop_reason = ""
         self.stopped_s = self._stopped_ms = 0
         self._enter_time()  # no catch-up: delivery restarts at the rate for now
 
     def set_wall(self, day, ms):
-        if not (0 <= day < 1 << 20) or not (0 <= ms < _DAY_MS):
-            raise PumpError("RANGE", "wall clock out of range")
+        if type(day) is not int or not 0 <= day < _DAY_LIMIT:
+            raise Refusal("RANGE", "the clock's day must be 0..%d (days since 2000-01-01), not %r" % (_DAY_LIMIT - 1, day))
+        if type(ms) is not int or not 0 <= ms < _DAY_MS:
+            raise Refusal("RANGE", "the clock's time of day must be 0..%d ms, not %r" % (_DAY_MS - 1, ms))
         self.day, self.ms, self.clock_set = day, ms, True
         if self.state == RUNNING:
             self._enter_time()
@@ -167,17 +185,14 @@ class Pump:
     def check_bolus(self, kind, dose_ug, duration_min):
         """Refuse (raise) a bolus that cannot start now; changes nothing."""
         if self.state != RUNNING:
-            raise PumpError("STATE", "the pump is stopped; a bolus needs a running program")
+            raise Refusal("STATE", "the pump is stopped; a bolus needs a running program")
         if self.bolus_kind is not None:
-            raise PumpError("BUSY", "a %s bolus is already running" % self.bolus_kind)
+            raise Refusal("BUSY", "a %s bolus is already running" % self.bolus_kind)
         if self.prime_left:
-            raise PumpError("BUSY", "a priming bolus is running")
-        if type(dose_ug) is not int or dose_ug <= 0 or dose_ug > MAX_BOLUS_UG:
-            raise PumpError("RANGE", "a bolus dose must be 1..%d µg, not %r" % (MAX_BOLUS_UG, dose_ug))
-        if type(duration_min) is not int or duration_min < 1 or duration_min > 1440:
-            raise PumpError("RANGE", "a bolus duration must be 1..1440 minutes, not %r" % (duration_min,))
+            raise Refusal("BUSY", "a priming bolus is running")
+        check_bolus_size(dose_ug, duration_min)
         if self.max24_ug and self.rolling.would_exceed(self.up_s, dose_ug, self.max24_ug):
-            raise PumpError(
+            raise Refusal(
                 "LIMIT_24H",
                 "a %d µg %s bolus would pass the 24 h maximum of %d µg for %s (%d µg given in the last 24 h); refused whole"
                 % (dose_ug, kind, self.max24_ug, self.program.drug, self.rolling.total_ug(self.up_s)),
@@ -262,13 +277,17 @@ class Pump:
         else:
             self._to_boundary = -1
 
-    def set_catheter(self, tubing_ul_x1000, length_cm, nl_per_cm):
-        """Volumes a priming bolus fills and a bridge flushes (pump tubing + catheter)."""
-        for v, what, hi in ((tubing_ul_x1000, "tubing volume (nL)", 2_000_000), (length_cm, "catheter length (cm)", 500),
-                            (nl_per_cm, "catheter volume per cm (nL)", 50_000)):
-            if type(v) is not int or v < 0 or v > hi:
-                raise PumpError("RANGE", "%s must be 0..%d, not %r" % (what, hi, v))
-        self.tubing_nl, self.catheter_cm, self.catheter_nl_per_cm = tubing_ul_x1000, length_cm, nl_per_cm
+    def set_catheter(self, tubing_nl, length_cm, nl_per_cm):
+        """Volumes a priming bolus fills and a bridge flushes (pump tubing + catheter). All
+        three are checked before any is kept; sentences in the units a programmer gives."""
+        if type(tubing_nl) is not int or not 0 <= tubing_nl <= _MAX_TUBING_NL:
+            raise Refusal("RANGE", "the tubing volume must be 0..%d µL, not %r" % (
+                _MAX_TUBING_NL // 1000, tubing_nl // 1000 if type(tubing_nl) is int else tubing_nl))
+        if type(length_cm) is not int or not 0 <= length_cm <= _MAX_CATHETER_CM:
+            raise Refusal("RANGE", "the catheter length must be 0..%d cm, not %r" % (_MAX_CATHETER_CM, length_cm))
+        if type(nl_per_cm) is not int or not 0 <= nl_per_cm <= _MAX_CATHETER_NL_PER_CM:
+            raise Refusal("RANGE", "the catheter volume per cm must be 0..%d nL, not %r" % (_MAX_CATHETER_NL_PER_CM, nl_per_cm))
+        self.tubing_nl, self.catheter_cm, self.catheter_nl_per_cm = tubing_nl, length_cm, nl_per_cm
 
     def dead_volume_nl(self):
         return self.tubing_nl + self.catheter_cm * self.catheter_nl_per_cm
@@ -276,17 +295,16 @@ class Pump:
     def start_prime(self, duration_min):
         """Fill pump tubing and catheter: volume, not dose at the tip (it fills the line)."""
         if self.program is None:
-            raise PumpError("STATE", "program the pump (drug and concentration) before priming")
+            raise Refusal("STATE", "program the pump (drug and concentration) before priming")
         if self.bolus_kind is not None or self.prime_left:
-            raise PumpError("BUSY", "a bolus is already running")
-        if type(duration_min) is not int or not 1 <= duration_min <= 240:
-            raise PumpError("RANGE", "priming duration must be 1..240 minutes")
+            raise Refusal("BUSY", "a bolus is already running")
+        check_prime_duration(duration_min)
         vol = self.dead_volume_nl()
         if vol <= 0:
-            raise PumpError("RANGE", "set the catheter length and volume per cm first (nothing to prime)")
+            raise Refusal("RANGE", "set the catheter length and volume per cm first (nothing to prime)")
         steps = (vol * 1000 + self.pl_per_step // 2) // self.pl_per_step  # nearest step
         if steps < 1:
-            raise PumpError("RANGE", "the dead volume is smaller than one step")
+            raise Refusal("RANGE", "the dead volume is smaller than one step")
         self.move_volume(steps, duration_min, "primed")
         return steps
 
@@ -310,12 +328,8 @@ class Pump:
         """Empty-and-refill: compare the withdrawn volume with what the pump expects, then take
         the new volume. Returns (expected_ul, mismatch_ul, warn). Overfill is refused."""
         if type(withdrawn_ul) is not int or withdrawn_ul < 0 or withdrawn_ul > self.reservoir.capacity_nl // 1000 + 5000:
-            raise PumpError("RANGE", "withdrawn volume must be 0..%d µL" % (self.reservoir.capacity_nl // 1000 + 5000))
-        try:
-            check = Reservoir(self.reservoir.model_ml)
-            check.fill(new_volume_ul)
-        except ReservoirError as e:
-            raise PumpError(e.code, e.msg)
+            raise Refusal("RANGE", "withdrawn volume must be 0..%d µL" % (self.reservoir.capacity_nl // 1000 + 5000))
+        Reservoir(self.reservoir.model_ml).fill(new_volume_ul)  # refuses (raises) before any change
         expected = self.reservoir.volume_ul()
         mismatch = withdrawn_ul - expected
         warn = abs(mismatch) > _MISMATCH_UL[self.reservoir.model_ml]
@@ -333,9 +347,9 @@ class Pump:
         conv = self._check_conv(program.conc, self.pl_per_step)
         dead = self.dead_volume_nl()
         if bridge and (old is None or old.conc == program.conc):
-            raise PumpError("STATE", "no concentration change to bridge")
+            raise Refusal("STATE", "no concentration change to bridge")
         if bridge and dead <= 0:
-            raise PumpError("RANGE", "set the catheter length and volume per cm first (nothing to bridge)")
+            raise Refusal("RANGE", "set the catheter length and volume per cm first (nothing to bridge)")
         self.set_program(program, self.max24_ug)
         if bridge:
             self.conv = old
@@ -358,6 +372,69 @@ class Pump:
         return {"daily_ug_worst": ug, "daily_ul_worst": nl_day // 1000,
                 "days_to_low": low // nl_day if low > 0 else 0, "days_to_empty": vol // nl_day,
                 "low_day": self.day + (low // nl_day if low > 0 else 0), "empty_day": self.day + vol // nl_day}
+
+    # ---- saving and restoring (allocates; never in the tick) ---------------------------
+    # The keys are the on-flash format of services/persist.py (docs/persistence.md): renaming
+    # one would stop old saved states from loading, so they stay as they were written.
+    def to_state(self):
+        """The pump's share of the saved state: a JSON-able dict of small ints and strings."""
+        prog = self.program
+        conv = self.conv
+        return {
+            "program": prog.to_dict() if prog else None,
+            "state": self.state,
+            "stop_reason": self.stop_reason,
+            "pl_per_step": self.pl_per_step,
+            "reservoir": self.reservoir.state(),
+            "steps": self.steps_total.state(),
+            "nl": self.nl_total.state(),
+            "q": self.q_total.state(),
+            "pl": self._pl,
+            "conc_epoch": conv.conc if conv else 0,
+            "engine": [self.basal.da, conv.vb if conv else 0],
+            "catheter": [self.tubing_nl, self.catheter_cm, self.catheter_nl_per_cm],
+            "stopped_alarm_s": self.stopped_alarm_s,
+            "stopped_s": self.stopped_s,
+            "rolling": self.rolling.to_state(self.up_s),
+            "gate": self.gate.to_state(self.up_s),
+            "pb": [self._pb_day, self._pb_min],
+            "bolus": [self.bolus_kind, self.bolus_left_q // Q_PER_UG] if self.bolus_kind else None,
+        }
+
+    def from_state(self, st, load_program, last_wall=None):
+        """Restore what to_state saved. load_program(dict) -> (Program, max24_ug) validates the
+        saved program against the drug library (the core knows no library); it is called after
+        calibration, reservoir and counters are back, so a program the library now refuses
+        still leaves them restored. last_wall: the last known (day, ms). The pump stays stopped:
+        the caller resumes it (never a catch-up). Raises on anything unusable (Refusal,
+        ValueError, KeyError, TypeError); the caller fails the self-test."""
+        self.calibrate(st["pl_per_step"])
+        self.reservoir.restore(st["reservoir"])
+        self.steps_total.restore(st["steps"])
+        self.nl_total.restore(st["nl"])
+        self.q_total.restore(st["q"])
+        self._pl = st["pl"]
+        cat = st["catheter"]
+        self.set_catheter(cat[0], cat[1], cat[2])
+        self.stopped_alarm_s = st["stopped_alarm_s"]
+        if last_wall:
+            self.day, self.ms = last_wall[0], last_wall[1]  # until the clock is set again
+        pd = st.get("program")
+        if pd:
+            program, max24_ug = load_program(pd)
+            self.program = program
+            self.max24_ug = max24_ug
+            self.conv = StepConverter(program.conc, self.pl_per_step)
+            eng = st.get("engine") or [0, 0]
+            if st.get("conc_epoch") == program.conc and 0 <= eng[1] < self.conv.q:
+                self.conv.vb = eng[1]  # keep the partial step: accounting stays within one step
+            self.gate.settings = program.patient
+        self.rolling.from_state(st.get("rolling") or [], self.up_s)
+        self.gate.from_state(st.get("gate") or {"lockout_s": 0, "ages": []}, self.up_s)
+        self.stopped_s = st.get("stopped_s", 0)
+        pb = st.get("pb") or [-1, -1]
+        self._pb_day, self._pb_min = pb[0], pb[1]
+        return st.get("state"), st.get("stop_reason", "")
 
     # ---- the control tick (allocation-free) --------------------------------------------
     def tick(self, dt_ms):

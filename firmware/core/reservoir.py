@@ -1,11 +1,7 @@
 # Reservoir accounting: what the pump believes is left, computed from the steps it commanded.
 # Like the real pump, the computed volume is not measured: a head that moves more than its
 # calibration says runs dry before the low-reservoir alarm (see docs/alarms.md).
-try:
-    from micropython import const
-except ImportError:
-    def const(x):
-        return x
+from core.base import const, Refusal
 
 # Pump models (mL): the older 10 mL, and current 20 mL and 40 mL reservoirs.
 MODELS = (10, 20, 40)
@@ -13,17 +9,10 @@ DEFAULT_LOW_UL = const(2000)
 _NL_PER_ML = const(1_000_000)
 
 
-class ReservoirError(ValueError):
-    def __init__(self, code, msg):
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
-
-
 class Reservoir:
     def __init__(self, model_ml=20):
         if model_ml not in MODELS:
-            raise ReservoirError("RANGE", "pump model must be one of 10, 20 or 40 mL, not %r" % (model_ml,))
+            raise Refusal("RANGE", "pump model must be one of 10, 20 or 40 mL, not %r" % (model_ml,))
         self.model_ml = model_ml
         self.capacity_nl = model_ml * _NL_PER_ML  # <= 4e7
         self.volume_nl = 0
@@ -32,9 +21,9 @@ class Reservoir:
 
     def fill(self, volume_ul):
         if not isinstance(volume_ul, int) or volume_ul < 0:
-            raise ReservoirError("RANGE", "fill volume must be a whole number of µL, >= 0")
+            raise Refusal("RANGE", "fill volume must be a whole number of µL, >= 0")
         if volume_ul * 1000 > self.capacity_nl:
-            raise ReservoirError(
+            raise Refusal(
                 "OVERFILL",
                 "%d µL would overfill the %d mL reservoir" % (volume_ul, self.model_ml),
             )

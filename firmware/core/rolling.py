@@ -9,11 +9,7 @@
 # add() allocates nothing (small-int arithmetic and list stores only), so the control tick can
 # call it under micropython.heap_lock(). Each bucket keeps µg plus an ng remainder (< 1000), so
 # no int grows past 2**30 as long as one bucket holds less than ~10**9 µg.
-try:
-    from micropython import const
-except ImportError:  # CPython (host property tests)
-    def const(x):
-        return x
+from core.base import const
 
 _DAY_S = const(86400)
 

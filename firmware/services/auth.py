@@ -22,11 +22,7 @@ from binascii import crc32, unhexlify
 
 from services.hmac_sha256 import HmacKey, compare_hex, is_hex_mac
 
-try:
-    from micropython import const
-except ImportError:
-    def const(x):
-        return x
+from core.base import const, Refusal
 
 # --- refusal codes (the integrator puts them in the error reply) -------------------------
 AUTH_REQUIRED = "AUTH_REQUIRED"            # command needs a MAC and a role; missing
@@ -91,15 +87,12 @@ _FILE = "auth.json"
 _LOCKFILE = "locked"  # exists while a lockout is in force, so a reboot cannot lift it
 
 
-class AuthError(Exception):
-    """A refusal. .code is one of the AUTH_* strings, .message a sentence for the user.
+class AuthError(Refusal):
+    """A refused frame: .code one of the AUTH_* strings, .msg a sentence for the user.
     .lock_engaged is True on the one failure that started a lockout: raise the alarm then."""
 
-    def __init__(self, code, message, lock_engaged=False):
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
-        self.msg = message  # the name services/protocol.py reads for error replies
+    def __init__(self, code, msg, lock_engaged=False):
+        super().__init__(code, msg)
         self.lock_engaged = lock_engaged
 
 

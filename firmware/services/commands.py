@@ -5,14 +5,17 @@ from version import VERSION, BANNER
 from core import program as programs
 from core.druglib import LIBRARY
 from core.engine import MAX_RATE
-from core.pump import PumpError, RUNNING
-from services.protocol import CommandError, arg
+from core.base import Refusal
+from core.pump import RUNNING, check_bolus_size, check_calibration, check_prime_duration
+from services.protocol import arg
 
-_DAY_MS = 86_400_000
 # A log page stops at this many stored bytes: the reply (and the copies made to encode, frame
 # and cache it) stays around 2 KB however large the records are, so a download never needs a
 # big contiguous block of a Pico's heap. The host pages on until it has everything.
 _LOG_PAGE_BYTES = 1200
+# The catheter arguments prime and settings both take, named once: a second spelling in one
+# handler once made `pumpctl prime --catheter-nl-per-cm N` given alone do nothing.
+_CATHETER_ARGS = ("tubing_ul", "catheter_cm", "catheter_nl_per_cm")
 
 
 class Commands:
@@ -66,7 +69,7 @@ class Commands:
                 self._fails += 1
             if e.lock_engaged:
                 self.app.alarms.raise_alarm("AUTH_LOCKED", self.app.pump.up_s)
-            raise CommandError(e.code, e.msg)
+            raise  # an AuthError is a Refusal: the dispatcher replies with its code and sentence
         # Checking a MAC takes tens of ms on a Pico: account for that time before the command
         # acts, so what it starts (a bolus, an alarm test) starts now, not back at the last tick.
         self.app.sync()
@@ -74,11 +77,7 @@ class Commands:
 
     def provision(self, args):
         keys = arg(args, "keys", dict)
-        from services.auth import AuthError
-        try:
-            self.app.auth.provision(keys, self._prov_auth)
-        except AuthError as e:
-            raise CommandError(e.code, e.msg)
+        self.app.auth.provision(keys, self._prov_auth)  # an AuthError is a Refusal: replied as is
         self.app.event("provision", {"by": self._prov_auth or "first"})
         return {"provisioned": True, "device_id": self.app.board.device_id}
 
@@ -144,14 +143,14 @@ class Commands:
         frm = arg(args, "from_hour", int, 0, 1 << 29)
         to = arg(args, "to_hour", int, 0, 1 << 29)
         if to - frm > 48:
-            raise CommandError("RANGE", "ask for at most 48 hours per request")
+            raise Refusal("RANGE", "ask for at most 48 hours per request")
         rows = a.history.read(frm, to)
         return {"hours": [list(r) for r in rows]}
 
     # ---- therapy ---------------------------------------------------------------------------
     def _need_calibration(self):
         if not self.app.calibrated:
-            raise CommandError("UNCALIBRATED", "this pump has no calibration: run `pumpctl calibrate` before therapy")
+            raise Refusal("UNCALIBRATED", "this pump has no calibration: run `pumpctl calibrate` before therapy")
 
     def _parse(self, args):
         return programs.parse(arg(args, "program", dict), LIBRARY)
@@ -167,7 +166,7 @@ class Commands:
         new = self._parse(args)
         old = a.pump.program
         if old is not None and old.conc != new.conc and old.drug == new.drug:
-            raise CommandError("STATE", "a new concentration comes with a refill: use `pumpctl refill --concentration`")
+            raise Refusal("STATE", "a new concentration comes with a refill: use `pumpctl refill --concentration`")
         a.pump.set_program(new, LIBRARY.max24_ug(new.drug))  # whole or not at all
         a.alarms.clear("STOPPED_TOO_LONG", a.pump.up_s)
         a.event("program", {"drug": new.drug, "conc": new.conc, "mode": new.mode, "daily_ug": new.daily_total_ug()})
@@ -197,10 +196,10 @@ class Commands:
 
     def time_set(self, args):
         a = self.app
-        day = arg(args, "day", int, 0, 1 << 20)
-        ms = arg(args, "ms", int, 0, _DAY_MS - 1)
+        day = arg(args, "day", int)
+        ms = arg(args, "ms", int)
         old = a.clock.wall()
-        a.pump.set_wall(day, ms)
+        a.pump.set_wall(day, ms)  # the range is the core's: refused there before any change
         a.clock.set_wall(day, ms)
         a.alarms.clear("CLOCK_NOT_SET", a.pump.up_s)
         if a._hours is not None:
@@ -212,18 +211,19 @@ class Commands:
 
     def bolus(self, args):
         a = self.app
-        dose = arg(args, "dose_ug", int, 1, 600)
-        dur = arg(args, "duration_min", int, 1, 1440)
+        dose = arg(args, "dose_ug", int)
+        dur = arg(args, "duration_min", int)
+        check_bolus_size(dose, dur)  # the pump's range, before the library's limits for the drug
         overrides = args.get("overrides", [])
         if not isinstance(overrides, list):
-            raise CommandError("BAD_ARGS", "overrides must be a list of limit names")
+            raise Refusal("BAD_ARGS", "overrides must be a list of limit names")
         p = a.pump.program
         if p is None:
-            raise CommandError("STATE", "there is no program: a bolus needs a running program")
+            raise Refusal("STATE", "there is no program: a bolus needs a running program")
         used = LIBRARY.check_bolus(p.drug, dose, "clinician", overrides)
         try:
             a.pump.start_bolus("clinician", dose, dur)
-        except PumpError as e:
+        except Refusal as e:
             # Every refusal of a bolus is logged (the 24 h maximum above all).
             a.event("bolus", {"kind": "clinician", "dose_ug": dose, "outcome": "refused", "code": e.code})
             raise
@@ -241,32 +241,38 @@ class Commands:
         outcome, detail = self.patient_request("programmer")
         self.app.changed()
         if outcome != "delivered":
-            raise CommandError("REFUSED_LOCKOUT" if outcome == "refused_lockout" else "REFUSED_LIMIT", detail)
+            raise Refusal("REFUSED_LOCKOUT" if outcome == "refused_lockout" else "REFUSED_LIMIT", detail)
         return {"outcome": outcome, "detail": detail}
 
     def prime(self, args):
         self._need_calibration()
         a = self.app
-        dur = arg(args, "duration_min", int, 1, 240, default=10, required=False) or 10
-        if "catheter_cm" in args or "tubing_ul" in args or "catheter_ul_per_cm" in args:
-            self._catheter(args)
+        dur = arg(args, "duration_min", int, default=10, required=False)
+        check_prime_duration(dur)  # the pump's range, before the catheter settings change
+        self._catheter(args)
         steps = a.pump.start_prime(dur)
         a.event("prime", {"steps": steps, "nl": a.pump.dead_volume_nl(), "min": dur})
         a.changed()
         return {"steps": steps, "volume_ul": a.pump.dead_volume_nl() / 1000, "duration_min": dur}
 
     def _catheter(self, args):
+        """Apply the catheter arguments given, keeping the others; none given: nothing."""
+        for k in _CATHETER_ARGS:
+            if k in args:
+                break
+        else:
+            return
         p = self.app.pump
-        tub = arg(args, "tubing_ul", int, 0, 2000, default=p.tubing_nl // 1000, required=False)
-        cm = arg(args, "catheter_cm", int, 0, 500, default=p.catheter_cm, required=False)
-        per = arg(args, "catheter_nl_per_cm", int, 0, 50_000, default=p.catheter_nl_per_cm, required=False)
-        p.set_catheter(tub * 1000, cm, per)
+        tub = arg(args, "tubing_ul", int, default=p.tubing_nl // 1000, required=False)
+        cm = arg(args, "catheter_cm", int, default=p.catheter_cm, required=False)
+        per = arg(args, "catheter_nl_per_cm", int, default=p.catheter_nl_per_cm, required=False)
+        p.set_catheter(tub * 1000, cm, per)  # the ranges are the pump's, all checked before any is kept
 
     def bridge(self, args):
         a = self.app
         if a.pump.bridge_left:
             return {"bridge_steps_left": a.pump.bridge_left}
-        raise CommandError("STATE", "no concentration change is waiting for a bridge: refill with --concentration and --bridge")
+        raise Refusal("STATE", "no concentration change is waiting for a bridge: refill with --concentration and --bridge")
 
     def refill(self, args):
         a = self.app
@@ -283,9 +289,9 @@ class Commands:
             newprog = programs.parse(d, LIBRARY)  # refuses a concentration the library forbids
             p._check_conv(conc, p.pl_per_step)
         if bridge and newprog is None:
-            raise CommandError("STATE", "a bridge bolus is for a change of concentration")
+            raise Refusal("STATE", "a bridge bolus is for a change of concentration")
         if bridge and p.dead_volume_nl() <= 0:
-            raise CommandError("RANGE", "set the catheter length and volume per cm first (pumpctl settings)")
+            raise Refusal("RANGE", "set the catheter length and volume per cm first (pumpctl settings)")
         expected, mismatch, warn = p.refill(withdrawn, new_vol)  # refuses overfill, changes nothing then
         bridge_steps = 0
         if newprog is not None:
@@ -310,9 +316,8 @@ class Commands:
         low = arg(args, "low_reservoir_ul", int, 0, 10_000, required=False)
         stop_h = arg(args, "stopped_alarm_h", int, 1, 168, required=False)
         if low is not None and low * 1000 >= p.reservoir.capacity_nl:
-            raise CommandError("RANGE", "low-reservoir threshold must be below the reservoir size")
-        if "catheter_cm" in args or "tubing_ul" in args or "catheter_nl_per_cm" in args:
-            self._catheter(args)
+            raise Refusal("RANGE", "low-reservoir threshold must be below the reservoir size")
+        self._catheter(args)
         if low is not None:
             p.reservoir.low_nl = low * 1000
         if stop_h is not None:
@@ -324,15 +329,16 @@ class Commands:
 
     def calibrate(self, args):
         a = self.app
-        pl = arg(args, "pl_per_step", int, 100, 1_000_000)
+        pl = arg(args, "pl_per_step", int)
+        check_calibration(pl)  # the pump's range, before the distance from the last
         force = arg(args, "force", bool, required=False) or False
         day = arg(args, "day", int, 0, 1 << 20, required=False)
         old = a.pump.pl_per_step
         if a.calibrated and not force and (pl * 10 > old * 13 or pl * 13 < old * 10):
-            raise CommandError("FAR_FROM_LAST", "new calibration %d pL/step is more than 30 %% from the last (%d): check the "
+            raise Refusal("FAR_FROM_LAST", "new calibration %d pL/step is more than 30 %% from the last (%d): check the "
                                "measurement, or pass --force" % (pl, old))
         if a.pump.bolus_kind is not None or a.pump.prime_left:
-            raise CommandError("BUSY", "finish the running bolus before calibrating")
+            raise Refusal("BUSY", "finish the running bolus before calibrating")
         a.pump.calibrate(pl)
         a.calibrated = True
         a.cal_day = day
@@ -347,13 +353,13 @@ class Commands:
         steps = arg(args, "steps", int, 1, 400_000)
         minutes = arg(args, "duration_min", int, 1, 240)
         if p.state == RUNNING:
-            raise CommandError("STATE", "stop therapy before a calibration run (pumpctl stop)")
+            raise Refusal("STATE", "stop therapy before a calibration run (pumpctl stop)")
         if p.bolus_kind is not None or p.prime_left:
-            raise CommandError("BUSY", "a bolus or volume run is already running")
+            raise Refusal("BUSY", "a bolus or volume run is already running")
         fastest = MAX_RATE // 1440  # steps a minute the volume integrator takes
         if steps > fastest * minutes:
             ul = steps * p.pl_per_step // 1_000_000
-            raise CommandError("RANGE", "a run of %d µL (%d steps) in %d min is faster than the pump moves "
+            raise Refusal("RANGE", "a run of %d µL (%d steps) in %d min is faster than the pump moves "
                                "(at most %d steps a minute): give it at least %d minutes"
                                % (ul, steps, minutes, fastest, -(-steps // fastest)))
         p.move_volume(steps, minutes, "calibration run done")
@@ -368,7 +374,7 @@ class Commands:
         try:
             done = a.alarms.ack(code, a.pump.up_s)
         except ValueError as e:
-            raise CommandError("BAD_ARGS", str(e))
+            raise Refusal("BAD_ARGS", str(e))
         if "OCCLUSION" in done:
             a.board.motor.enable(True)  # the driver may move again once the stall is gone
         a.changed()
@@ -380,7 +386,7 @@ class Commands:
         try:
             a.alarms.pause_audio(ms, a.pump.up_s)
         except ValueError as e:
-            raise CommandError("RANGE", str(e))
+            raise Refusal("RANGE", str(e))
         a.changed(save=False)
         return {"audio_paused_ms": ms}
 

@@ -31,7 +31,7 @@ import struct
 import errno
 from errno import ENOENT
 from binascii import crc32
-from micropython import const
+from core.base import const
 from services.storage import check_json
 
 # errno has no ENOSPC on most ports (the Pico's included); littlefs there reports 28.

@@ -26,7 +26,7 @@ import os
 import struct
 from errno import ENOENT
 from binascii import crc32
-from micropython import const
+from core.base import const
 
 _MAGIC = b"HST1"
 _SIZE = const(300)

@@ -7,11 +7,7 @@
 import hashlib
 import binascii
 
-try:
-    from micropython import const
-except ImportError:  # CPython imports this file in cross-checks
-    def const(x):
-        return x
+from core.base import const
 
 _BLOCK = const(64)  # SHA-256 block size in bytes
 _HEXDIGITS = "0123456789abcdef"

@@ -6,11 +6,7 @@
 import json
 from binascii import crc32
 
-try:
-    from micropython import const
-except ImportError:
-    def const(x):
-        return x
+from core.base import const, Refusal
 
 MAX_FRAME = const(2048)  # bytes in one line, '$' to '\n'; longer lines are dropped whole
 _DOLLAR = const(0x24)
@@ -20,11 +16,9 @@ _LF = const(0x0A)
 _CR = const(0x0D)
 
 
-class LinkError(ValueError):
-    def __init__(self, code, msg):
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
+class LinkError(Refusal):
+    """A frame that is not a well-formed request. A kind of its own only because the
+    dispatcher counts these as bad frames and never caches their reply."""
 
 
 class LineAssembler:

@@ -1,6 +1,7 @@
 # Protocol v1 dispatcher: a frame in, a frame out. Every failure becomes an error reply with a
 # code and a sentence; nothing raised here can reach the control loop (see App.link_loop), and a
 # request changes state only after it has been fully validated.
+from core.base import Refusal
 from services import link
 
 VERSION = 1
@@ -10,13 +11,6 @@ VERSION = 1
 _CACHE = 4
 
 
-class CommandError(ValueError):
-    def __init__(self, code, msg):
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
-
-
 def _err(seq, code, msg):
     return link.encode({"s": seq, "ok": False, "e": {"code": code, "msg": msg}})
 
@@ -24,7 +18,7 @@ def _err(seq, code, msg):
 class Protocol:
     def __init__(self, handlers, authorise=None):
         """handlers: dict command -> callable(args dict) -> reply data (JSON-able).
-        authorise: callable(cmd, body, req, mac) -> role, raising CommandError, or None."""
+        authorise: callable(cmd, body, req, mac) -> role, raising Refusal, or None."""
         self.handlers = handlers
         self.authorise = authorise
         self._recent = []  # (seq, body, reply) of the last few requests
@@ -50,19 +44,19 @@ class Protocol:
             seq = req.get("s")
             if type(seq) is not int or seq < 0 or seq >= 1 << 30:
                 seq = None
-                raise CommandError("BAD_SEQ", "field s must be a sequence number 0..2**30-1")
+                raise Refusal("BAD_SEQ", "field s must be a sequence number 0..2**30-1")
             for s, b, reply in self._recent:
                 if s == seq and b == body:
                     return reply  # a retry of a request already answered
             cmd = req.get("c")
             if type(cmd) is not str:
-                raise CommandError("BAD_CMD", "field c must name a command")
+                raise Refusal("BAD_CMD", "field c must name a command")
             fn = self.handlers.get(cmd)
             if fn is None:
-                raise CommandError("UNKNOWN_CMD", "unknown command %r" % cmd[:40])
+                raise Refusal("UNKNOWN_CMD", "unknown command %r" % cmd[:40])
             args = req.get("a", {})
             if not isinstance(args, dict):
-                raise CommandError("BAD_ARGS", "field a must be an object of arguments")
+                raise Refusal("BAD_ARGS", "field a must be an object of arguments")
             if self.authorise is not None:
                 self.authorise(cmd, body, req, mac)
             data = fn(args)
@@ -71,12 +65,10 @@ class Protocol:
         except link.LinkError as e:
             self.frames_bad += 1
             return _err(seq, e.code, e.msg)
-        except Exception as e:  # every refusal type carries code + msg; others are bugs
-            code = getattr(e, "code", None)
-            msg = getattr(e, "msg", None)
-            if code is None or msg is None:
-                code, msg = "INTERNAL", "internal error handling the request: %s" % (repr(e)[:120],)
-            reply = _err(seq, code, msg)
+        except Refusal as e:  # from any layer: the request changed nothing
+            reply = _err(seq, e.code, e.msg)
+        except Exception as e:  # anything else is a bug: said as one, never a dead link
+            reply = _err(seq, "INTERNAL", "internal error handling the request: %s" % (repr(e)[:120],))
         if seq is not None:
             self._recent.append((seq, body, reply))
             if len(self._recent) > _CACHE:
@@ -85,24 +77,24 @@ class Protocol:
 
 
 def arg(args, name, kind, lo=None, hi=None, default=None, required=True):
-    """Fetch and check one argument; raise CommandError naming it when it is wrong."""
+    """Fetch and check one argument; raise Refusal naming it when it is wrong."""
     if name not in args:
         if required and default is None:
-            raise CommandError("BAD_ARGS", "missing argument %s" % name)
+            raise Refusal("BAD_ARGS", "missing argument %s" % name)
         return default
     v = args[name]
     if kind is int:
         if type(v) is not int:
-            raise CommandError("BAD_ARGS", "argument %s must be a whole number" % name)
+            raise Refusal("BAD_ARGS", "argument %s must be a whole number" % name)
         if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise CommandError("RANGE", "argument %s=%d is outside %s..%s" % (name, v, lo, hi))
+            raise Refusal("RANGE", "argument %s=%d is outside %s..%s" % (name, v, lo, hi))
     elif kind is str:
         if type(v) is not str or len(v) > 200:
-            raise CommandError("BAD_ARGS", "argument %s must be a short string" % name)
+            raise Refusal("BAD_ARGS", "argument %s must be a short string" % name)
     elif kind is dict:
         if not isinstance(v, dict):
-            raise CommandError("BAD_ARGS", "argument %s must be an object" % name)
+            raise Refusal("BAD_ARGS", "argument %s must be an object" % name)
     elif kind is bool:
         if type(v) is not bool:
-            raise CommandError("BAD_ARGS", "argument %s must be true or false" % name)
+            raise Refusal("BAD_ARGS", "argument %s must be true or false" % name)
     return v

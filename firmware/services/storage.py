@@ -23,7 +23,7 @@ import json
 import struct
 from errno import ENOENT
 from binascii import crc32
-from micropython import const
+from core.base import const
 
 _MAGIC = b"PST1"
 _HDR = const(16)

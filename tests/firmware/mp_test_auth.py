@@ -6,6 +6,7 @@ import vfs
 from mptest import req, eq, raises
 from sim.blockdev import BlockDev, PowerCut, mount_lfs
 import services.auth as auth_mod
+from core.base import Refusal
 from services.auth import (Auth, AuthError, role_may, min_role, COMMAND_MIN_ROLE,
                            FAIL_WINDOW_MS, LOCK_MS)
 from services.hmac_sha256 import HmacKey
@@ -146,7 +147,7 @@ def test_wrong_device_refused():
     body, r, mac = _frame("stop", "clinician", 1, d="sim-0002")
     e = raises(AuthError, a.check, "stop", body, r, mac, 0)
     eq(e.code, "AUTH_DEVICE")
-    eq("sim-0002" in e.message and DEV in e.message, True)
+    eq("sim-0002" in e.msg and DEV in e.msg, True)
 
 
 @req("SR-041")
@@ -156,7 +157,7 @@ def test_replay_refused():
     eq(a.check("patient_bolus", body, r, mac, 0), "patient")
     e = raises(AuthError, a.check, "patient_bolus", body, r, mac, 10)  # the same capture again
     eq(e.code, "AUTH_REPLAY")
-    eq("last accepted 5" in e.message, True)
+    eq("last accepted 5" in e.msg, True)
     eq(_code(_check, a, "patient_bolus", "patient", 4), "AUTH_REPLAY")  # older
     eq(_check(a, "patient_bolus", "patient", 6), "patient")
     # counters are per role: clinician 1 is still fresh
@@ -227,14 +228,14 @@ def test_wire_values_of_any_type_are_refused_not_crashed():
     body, r, mac = _frame("stop", "clinician", 1, d="x" * 5000)
     e = raises(AuthError, a.check, "stop", body, r, mac, _later())
     eq(e.code, "AUTH_DEVICE")
-    eq(len(e.message) < 120, True, e.message)
+    eq(len(e.msg) < 120, True, e.msg)
     eq(_check(a, "stop", "clinician", 1, _later()), "clinician")
 
 
 def test_error_carries_msg_for_the_dispatcher():
     _, a = _provisioned()
     e = raises(AuthError, a.check, "stop", b"{}", {"c": "stop"}, None, 0)
-    eq(e.msg, e.message)
+    eq(isinstance(e, Refusal), True, "the dispatcher replies with any Refusal's code and msg")
     eq(e.msg.startswith("'stop' needs an authenticated frame"), True, e.msg)
 
 
@@ -431,7 +432,7 @@ def test_damaged_state_refuses_and_needs_physical_act():
     eq(a.is_provisioned(), False)
     e = raises(AuthError, _check, a, "stop", "clinician", 1)
     eq(e.code, "AUTH_UNPROVISIONED")
-    eq("damaged" in e.message, True)
+    eq("damaged" in e.msg, True)
     eq(_code(a.provision, KEYS, None), "AUTH_REQUIRED")
     eq(_code(a.provision, KEYS, "clinician"), "AUTH_REQUIRED")
     a.provision({"clinician": "99" * 32, "patient": "88" * 32}, "physical")

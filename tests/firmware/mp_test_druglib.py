@@ -2,7 +2,7 @@
 from mptest import req, eq, raises
 from core import druglib
 from core.druglib import Library, ENTRIES, DIGEST
-from core.program import ProgramError
+from core.base import Refusal
 
 
 def clone(entries):
@@ -56,7 +56,7 @@ def test_tampered_entry_detected():
                          ("max24_ug", 15000), ("pcount", (6, 13))):
         t = clone(ENTRIES)
         t["baclofen"][field] = value
-        e = raises(ProgramError, Library, t, DIGEST)
+        e = raises(Refusal, Library, t, DIGEST)
         eq(e.code, "BAD_LIBRARY")
         eq("checksum mismatch" in e.msg, True, e.msg)
     # A library that was fine at load and is corrupted afterwards fails verify().
@@ -64,24 +64,24 @@ def test_tampered_entry_detected():
     lib = Library(t, DIGEST)
     eq(lib.verify(), DIGEST)
     t["water"]["rate"] = (10000, 2000000)
-    e = raises(ProgramError, lib.verify)
+    e = raises(Refusal, lib.verify)
     eq(e.code, "BAD_LIBRARY")
     # Added or removed entries are detected too.
     t = clone(ENTRIES)
     t["morphine"] = t["baclofen"]
-    eq(raises(ProgramError, Library, t, DIGEST).code, "BAD_LIBRARY")
+    eq(raises(Refusal, Library, t, DIGEST).code, "BAD_LIBRARY")
     t = clone(ENTRIES)
     del t["water"]
-    eq(raises(ProgramError, Library, t, DIGEST).code, "BAD_LIBRARY")
+    eq(raises(Refusal, Library, t, DIGEST).code, "BAD_LIBRARY")
 
 
 def test_malformed_library_refused():
     t = clone(ENTRIES)
     t["water"]["bolus"] = (3000, 2000)   # soft above hard
-    e = raises(ProgramError, Library, t, druglib.digest(ENTRIES))
+    e = raises(Refusal, Library, t, druglib.digest(ENTRIES))
     eq(e.code, "BAD_LIBRARY")
     eq(e.msg, "drug library entry water: bolus limits are not 0 < soft <= hard")
-    eq(raises(ProgramError, Library, {}, DIGEST).code, "BAD_LIBRARY")
+    eq(raises(Refusal, Library, {}, DIGEST).code, "BAD_LIBRARY")
 
 
 def test_resealed_library_is_accepted():
@@ -93,34 +93,34 @@ def test_resealed_library_is_accepted():
 
 
 def test_unknown_drug():
-    e = raises(ProgramError, druglib.get, "morphine")
+    e = raises(Refusal, druglib.get, "morphine")
     eq(e.code, "UNKNOWN_DRUG")
     eq(e.msg, "drug morphine is not in the drug library (known: baclofen, water)")
-    eq(raises(ProgramError, druglib.get, None).code, "UNKNOWN_DRUG")
+    eq(raises(Refusal, druglib.get, None).code, "UNKNOWN_DRUG")
 
 
 @req("SR-001")
 def test_check_bolus_hard():
-    e = raises(ProgramError, druglib.check_bolus, "baclofen", 201, "clinician")
+    e = raises(Refusal, druglib.check_bolus, "baclofen", 201, "clinician")
     eq(e.code, "HARD_LIMIT")
     eq(e.msg, "clinician bolus dose 201 µg exceeds the hard limit of 200 µg for baclofen")
-    e = raises(ProgramError, druglib.check_bolus, "baclofen", 201, "clinician", ["bolus_dose"])
+    e = raises(Refusal, druglib.check_bolus, "baclofen", 201, "clinician", ["bolus_dose"])
     eq(e.code, "HARD_LIMIT")
-    e = raises(ProgramError, druglib.check_bolus, "baclofen", 101, "patient")
+    e = raises(Refusal, druglib.check_bolus, "baclofen", 101, "patient")
     eq(e.msg, "patient bolus dose 101 µg exceeds the hard limit of 100 µg for baclofen")
-    e = raises(ProgramError, druglib.check_bolus, "water", 2001, "periodic")
+    e = raises(Refusal, druglib.check_bolus, "water", 2001, "periodic")
     eq(e.msg, "periodic bolus dose 2001 µg exceeds the hard limit of 2000 µg for water")
 
 
 @req("SR-002")
 def test_check_bolus_soft():
     eq(druglib.check_bolus("baclofen", 100, "clinician"), ())
-    e = raises(ProgramError, druglib.check_bolus, "baclofen", 150, "clinician")
+    e = raises(Refusal, druglib.check_bolus, "baclofen", 150, "clinician")
     eq(e.code, "SOFT_LIMIT")
     eq(e.msg, 'clinician bolus dose 150 µg exceeds the soft limit of 100 µg for baclofen; it '
               'needs the override "bolus_dose"')
     eq(druglib.check_bolus("baclofen", 150, "clinician", ["bolus_dose"]), ("bolus_dose",))
-    e = raises(ProgramError, druglib.check_bolus, "baclofen", 150, "clinician",
+    e = raises(Refusal, druglib.check_bolus, "baclofen", 150, "clinician",
                ["patient_bolus_dose"])
     eq(e.code, "SOFT_LIMIT")
     eq(druglib.check_bolus("baclofen", 60, "patient", ["patient_bolus_dose"]),
@@ -129,13 +129,13 @@ def test_check_bolus_soft():
 
 def test_check_bolus_bad_args():
     for dose in (0, -5, 1.5, "50", True, None):
-        e = raises(ProgramError, druglib.check_bolus, "baclofen", dose, "clinician")
+        e = raises(Refusal, druglib.check_bolus, "baclofen", dose, "clinician")
         eq(e.code, "BAD_BOLUS")
         eq(e.msg, "bolus dose_ug must be a whole number of µg >= 1")
-    e = raises(ProgramError, druglib.check_bolus, "baclofen", 50, "priming")
+    e = raises(Refusal, druglib.check_bolus, "baclofen", 50, "priming")
     eq(e.code, "BAD_BOLUS")
     eq(e.msg, "bolus kind must be clinician, periodic or patient")
-    eq(raises(ProgramError, druglib.check_bolus, "x", 50, "clinician").code, "UNKNOWN_DRUG")
+    eq(raises(Refusal, druglib.check_bolus, "x", 50, "clinician").code, "UNKNOWN_DRUG")
 
 
 def test_to_list():

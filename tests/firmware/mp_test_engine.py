@@ -2,7 +2,8 @@
 # integral by more than one step, whatever the rates, tick lengths and run length.
 import micropython
 from mptest import req, eq, raises
-from core.engine import RateIntegrator, StepConverter, EngineError, Counter
+from core.base import Refusal
+from core.engine import RateIntegrator, StepConverter, Counter
 
 _DAY = 86_400_000
 
@@ -103,12 +104,12 @@ def test_advance_allocates_nothing():
 
 
 def test_refuses_a_step_holding_too_much_drug():
-    e = raises(EngineError, StepConverter, 2000, 500_000)
+    e = raises(Refusal, StepConverter, 2000, 500_000)
     assert "0.5 µg" in e.msg
-    e = raises(EngineError, StepConverter, 50, 100)
+    e = raises(Refusal, StepConverter, 50, 100)
     assert "0.01 ng" in e.msg
-    raises(EngineError, StepConverter, 0, 50_000)
-    raises(EngineError, RateIntegrator().set_rate, -1)
+    raises(Refusal, StepConverter, 0, 50_000)
+    raises(Refusal, RateIntegrator().set_rate, -1)
 
 
 def test_small_int_range_of_state():

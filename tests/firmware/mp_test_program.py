@@ -2,7 +2,8 @@
 import json
 from mptest import req, eq, raises
 from core import druglib
-from core.program import ProgramError, parse, continuous, continuous_dict, stopped
+from core.base import Refusal
+from core.program import parse, continuous, continuous_dict, stopped
 
 # The profile of issue 3 / SR-025 at 500 µg/mL.
 EVENING = {
@@ -21,7 +22,7 @@ def copy(d):
 def refused(d, code, msg):
     """parse(d) must raise `code` with exactly the sentence `msg` and leave d unchanged."""
     before = json.dumps(d)
-    e = raises(ProgramError, parse, d, druglib)
+    e = raises(Refusal, parse, d, druglib)
     eq(e.code, code, msg)
     eq(e.msg, msg)
     eq(str(e), msg)

@@ -2,7 +2,8 @@
 # raised out of handle_line, and retries answered from the cache without running twice.
 from mptest import req, eq
 from services import link
-from services.protocol import Protocol, CommandError, arg
+from core.base import Refusal
+from services.protocol import Protocol, arg
 
 
 class _Fake:
@@ -17,7 +18,7 @@ class _Fake:
         raise KeyError("a bug")
 
     def refuse(self, args):
-        raise CommandError("RANGE", "rate too high")
+        raise Refusal("RANGE", "rate too high")
 
     def typed(self, args):
         return {"v": arg(args, "v", int, 0, 10)}

@@ -4,7 +4,8 @@
 import micropython
 from mptest import req, eq, raises
 from pumpsim import make, Exact, error_ok, walk_ints, DAY
-from core.pump import PumpError, FLAG_LIMIT24, RUNNING, STOPPED
+from core.base import Refusal
+from core.pump import FLAG_LIMIT24, RUNNING, STOPPED
 from core import program as programs
 from core.druglib import LIBRARY
 
@@ -127,7 +128,7 @@ def test_bolus_over_the_24h_maximum_is_refused_whole():
     total = pump.rolling.total_ug(pump.up_s)
     assert 1400 <= total < 1450, total
     before = pump.steps_total.value()
-    e = raises(PumpError, pump.start_bolus, "clinician", 200, 10)
+    e = raises(Refusal, pump.start_bolus, "clinician", 200, 10)
     eq(e.code, "LIMIT_24H")
     assert "refused whole" in e.msg and "1500" in e.msg
     eq(pump.bolus_kind, None)
@@ -138,12 +139,12 @@ def test_bolus_over_the_24h_maximum_is_refused_whole():
 def test_bolus_refusals_change_nothing():
     pump, prog = make({"drug": "baclofen", "concentration_ug_per_ml": 500, "mode": "continuous", "rate_ug_per_day": 240})
     for dose, dur, code in ((0, 10, "RANGE"), (601, 10, "RANGE"), (10, 0, "RANGE"), ("5", 10, "RANGE")):
-        e = raises(PumpError, pump.start_bolus, "clinician", dose, dur)
+        e = raises(Refusal, pump.start_bolus, "clinician", dose, dur)
         eq(e.code, code)
     pump.start_bolus("clinician", 10, 10)
-    eq(raises(PumpError, pump.start_bolus, "clinician", 10, 10).code, "BUSY")
+    eq(raises(Refusal, pump.start_bolus, "clinician", 10, 10).code, "BUSY")
     pump.stop()
-    eq(raises(PumpError, pump.start_bolus, "clinician", 10, 10).code, "STATE")
+    eq(raises(Refusal, pump.start_bolus, "clinician", 10, 10).code, "STATE")
 
 
 @req("SR-004")
@@ -202,7 +203,7 @@ def test_bridge_keeps_the_dose_until_the_new_drug_reaches_the_tip():
 def test_refill_mismatch_warns_and_overfill_is_refused():
     pump, prog = make({"drug": "baclofen", "concentration_ug_per_ml": 2000, "mode": "continuous", "rate_ug_per_day": 500}, model=20, fill_ul=20_000)
     pump.tick(10 * DAY)  # 2.5 mL used: 17.5 mL expected
-    eq(raises(PumpError, pump.refill, 17_500, 20_001).code, "OVERFILL")
+    eq(raises(Refusal, pump.refill, 17_500, 20_001).code, "OVERFILL")
     eq(pump.reservoir.volume_ul(), 17_500)
     expected, mismatch, warn = pump.refill(17_300, 20_000)
     eq((expected, mismatch, warn), (17_500, -200, False))

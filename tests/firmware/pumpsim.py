@@ -92,3 +92,24 @@ def walk_ints(obj, seen=None, depth=0):
         if x > m:
             m = x
     return m
+
+
+class NullPort:
+    """A programmer port nobody talks on: for an App driven by calling its commands."""
+
+    async def read(self):
+        return b"x"
+
+    def write(self, b):
+        return len(b)
+
+
+def booted_app(day=9800, ms=36_000_000):
+    """An App on a lockstep sim board with no storage, booted, its clock set."""
+    import app as app_mod  # the whole firmware: only the tests that drive the App pay for it
+    from sim.board import SimBoard
+    b = SimBoard(lockstep=True, port=NullPort())
+    b.clock.set_wall(day, ms)
+    a = app_mod.App(b)
+    a.boot()
+    return a

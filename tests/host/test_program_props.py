@@ -40,7 +40,7 @@ program = _load("program")
 druglib = _load("druglib")
 rolling = _load("rolling")
 patient = _load("patient")
-ProgramError = program.ProgramError
+Refusal = program.Refusal  # core/base.py: the one refusal type of the firmware
 ALL_OVERRIDES = list(program.OVERRIDES)
 DAY = 86400
 
@@ -140,7 +140,7 @@ def test_continuous_limits(drug, rate, overrides):
         soft_needed.append("basal_rate")
     try:
         p = program.parse(d, druglib)
-    except ProgramError as err:
+    except Refusal as err:
         if rate > min(e["daily"][1], e["rate"][1], e["max24_ug"]):
             assert err.code == "HARD_LIMIT"
             assert drug in err.msg and "hard limit" in err.msg or "24 h maximum" in err.msg
@@ -153,7 +153,7 @@ def test_continuous_limits(drug, rate, overrides):
     assert all(o in overrides for o in soft_needed)
 
 
-# Arbitrary junk and mutations: parse raises ProgramError or returns a Program, never anything
+# Arbitrary junk and mutations: parse raises Refusal or returns a Program, never anything
 # else, and never changes its input.
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-2 ** 40, 2 ** 40) | st.floats(allow_nan=False)
@@ -175,7 +175,7 @@ def test_mutated_programs_refused_cleanly(d, key, value, nested):
     before = json.dumps(d, sort_keys=True)
     try:
         p = program.parse(d, druglib)
-    except ProgramError as err:
+    except Refusal as err:
         assert err.code in ("BAD_PROGRAM", "HARD_LIMIT", "SOFT_LIMIT", "UNKNOWN_DRUG",
                             "BAD_CONCENTRATION")
         assert err.msg and str(err) == err.msg
@@ -187,7 +187,7 @@ def test_mutated_programs_refused_cleanly(d, key, value, nested):
 @FAST
 @given(_json)
 def test_junk_refused_cleanly(value):
-    with pytest.raises(ProgramError):
+    with pytest.raises(Refusal):
         program.parse(value, druglib)
 
 

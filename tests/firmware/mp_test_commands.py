@@ -1,0 +1,88 @@
+# The command layer on the unix port: requests decoded and handed to the core, through the App
+# as the protocol calls it (no storage: storage_root None).
+from mptest import eq
+from core.base import Refusal
+
+from pumpsim import booted_app
+
+
+def _app():
+    a = booted_app()  # a sim board keeps nothing (storage_root None) unless run.py mounts it
+    a.commands.program_set({"program": {"drug": "baclofen", "concentration_ug_per_ml": 2000,
+                                        "mode": "continuous", "rate_ug_per_day": 500}})
+    return a
+
+
+def test_prime_takes_the_catheter_volume_per_cm_given_alone():
+    # `pumpctl prime --catheter-nl-per-cm N` sends only catheter_nl_per_cm: it was ignored
+    # (the handler looked for catheter_ul_per_cm), so the prime filled the old dead volume.
+    a = _app()
+    a.commands.settings({"catheter_cm": 10, "catheter_nl_per_cm": 1000})
+    r = a.commands.prime({"catheter_nl_per_cm": 3000, "duration_min": 10})
+    eq(a.pump.catheter_nl_per_cm, 3000)
+    eq(r["volume_ul"], 30.0)
+
+
+def test_prime_keeps_the_settings_not_given():
+    a = _app()
+    a.commands.settings({"tubing_ul": 20, "catheter_cm": 10, "catheter_nl_per_cm": 1000})
+    a.commands.prime({"catheter_cm": 5})
+    eq((a.pump.tubing_nl, a.pump.catheter_cm, a.pump.catheter_nl_per_cm), (20_000, 5, 1000))
+
+
+def _refused(fn, args):
+    try:
+        fn(args)
+    except Refusal as e:
+        return e
+    raise AssertionError("accepted %r" % (args,))
+
+
+def test_a_bolus_out_of_range_is_refused_by_the_pump_in_ug_before_the_library():
+    # The range is the core's (core.pump.check_bolus_size); the command only types the values,
+    # and still asks the range before the drug's own limits (baclofen's hard limit is 200 µg).
+    a = _app()
+    for dose, dur, words in ((700, 10, "1..600 µg, not 700"), (0, 10, "not 0"), (10, 1441, "1..1440 minutes")):
+        e = _refused(a.commands.bolus, {"dose_ug": dose, "duration_min": dur})
+        eq(e.code, "RANGE")
+        assert words in e.msg, e.msg
+    eq(_refused(a.commands.bolus, {"dose_ug": "5", "duration_min": 10}).code, "BAD_ARGS")
+    eq(_refused(a.commands.bolus, {"dose_ug": 300, "duration_min": 10}).code, "HARD_LIMIT")
+    eq(a.pump.bolus_kind, None)
+
+
+def test_a_calibration_out_of_range_is_refused_before_its_distance_from_the_last():
+    a = _app()
+    was = a.pump.pl_per_step
+    for pl in (50, 2_000_000):
+        e = _refused(a.commands.calibrate, {"pl_per_step": pl})
+        eq(e.code, "RANGE")
+        assert "100..1000000 pL per step" in e.msg, e.msg
+    eq(_refused(a.commands.calibrate, {"pl_per_step": 90_000}).code, "FAR_FROM_LAST")
+    eq(a.pump.pl_per_step, was)
+
+
+def test_a_clock_out_of_range_is_refused_and_changes_nothing():
+    a = _app()
+    w = a.clock.wall()
+    for day, ms, words in ((1 << 20, 0, "0..1048575"), (9800, 86_400_000, "0..86399999 ms")):
+        e = _refused(a.commands.time_set, {"day": day, "ms": ms})
+        eq(e.code, "RANGE")
+        assert words in e.msg, e.msg
+    eq(a.clock.wall(), w)
+
+
+def test_catheter_and_priming_ranges_are_the_pumps_in_the_units_given():
+    a = _app()
+    a.commands.settings({"tubing_ul": 20, "catheter_cm": 10, "catheter_nl_per_cm": 1000})
+    for args, words in (({"tubing_ul": 2001}, "tubing volume must be 0..2000 µL, not 2001"),
+                        ({"catheter_cm": 501}, "catheter length must be 0..500 cm, not 501"),
+                        ({"catheter_nl_per_cm": -1}, "volume per cm must be 0..50000 nL, not -1")):
+        for fn in (a.commands.settings, a.commands.prime):
+            e = _refused(fn, args)
+            eq(e.code, "RANGE")
+            assert words in e.msg, e.msg
+    # A priming duration out of range is refused before the catheter settings change.
+    e = _refused(a.commands.prime, {"duration_min": 241, "catheter_cm": 30})
+    eq((e.code, e.msg), ("RANGE", "priming duration must be 1..240 minutes"))
+    eq((a.pump.tubing_nl, a.pump.catheter_cm, a.pump.catheter_nl_per_cm, a.pump.prime_left), (20_000, 10, 1000, 0))
