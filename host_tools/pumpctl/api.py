@@ -8,7 +8,7 @@
 
 Every method sends protocol requests (docs/protocol.md) and returns the reply's data as a dict.
 A refusal raises pumpctl.errors.DeviceError with the device's `.code`; no reply raises
-LinkError; bench-only methods on a real board raise BenchError. Nothing here
+errors.NoReply (a LinkFailed); bench-only methods on a real board raise BenchError. Nothing here
 prints: sentences for people are in render.py.
 
 Research and education prototype: never for human use.

