@@ -24,6 +24,7 @@ import pytest
 import serial
 
 from pumpctl import flash as fl
+from pumpctl import flash_ports
 from pumpctl import frames
 from pumpctl import link as link_mod
 from pumpctl.errors import LinkFailed
@@ -207,7 +208,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     w = World(tmp_path)
     FakeSerial.world = w
     monkeypatch.setattr(link_mod.serial, "Serial", FakeSerial)
-    monkeypatch.setattr(fl, "_comports", w.comports)
+    monkeypatch.setattr(flash_ports, "comports", w.comports)
     monkeypatch.setenv("PUMPCTL_HOME", str(tmp_path / "home"))
     yield w
     for t in w.timers:
