@@ -1,4 +1,4 @@
-"""The Python API for scripts and notebooks:
+"""The Python API for scripts and notebooks, and the one client layer the CLI is built on:
 
     import pumpctl
     with pumpctl.connect() as pump:          # the running virtual bench, or port="/dev/ttyACM0"
@@ -6,9 +6,10 @@
         pump.bench_advance(3_600_000)         # virtual bench only
         print(pump.status()["delivered_ul"])
 
-Every method sends one protocol request (docs/protocol.md) and returns the reply's data as a
-dict. A refusal raises pumpctl.errors.DeviceError with the device's `.code`; no reply raises
-LinkError; bench-only methods on a real board raise BenchError.
+Every method sends protocol requests (docs/protocol.md) and returns the reply's data as a dict.
+A refusal raises pumpctl.errors.DeviceError with the device's `.code`; no reply raises
+errors.NoReply (a LinkFailed); bench-only methods on a real board raise BenchError. Nothing here
+prints: sentences for people are in render.py.
 
 Research and education prototype: never for human use.
 """
@@ -16,14 +17,24 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from . import bench as benchmod
-from . import programs
+from . import benchctl, programs, wallclock
 from .errors import BenchError, UsageError
 from .link import Link
 
-EPOCH_2000 = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH_2000 = wallclock.EPOCH_2000  # kept importable from here for scripts
+LOG_PAGE = 40        # records per log request (one frame)
+HISTORY_PAGE_H = 48  # hours per history request (one frame)
+
+ProgressFn = Optional[Callable[[int], None]]  # told how far a long download has got
+
+
+def _whole(name: str, v: Any, minimum: int = 1) -> int:
+    if type(v) is not int or v < minimum:
+        raise UsageError(f"{name} must be a {'positive ' if minimum > 0 else ''}whole number, got {v!r}")
+    return v
 
 
 class Pump:
@@ -43,48 +54,103 @@ class Pump:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ---- the pump ------------------------------------------------------------------------------
+    # ---- who and how ----------------------------------------------------------------------------
     def identify(self) -> dict[str, Any]:
         return self.link.request("identify")
 
     def status(self) -> dict[str, Any]:
         return self.link.request("status")
 
+    def drugs(self) -> dict[str, Any]:
+        return self.link.request("drugs")
+
+    # ---- programs ------------------------------------------------------------------------------
     def program_check(self, program: dict[str, Any]) -> dict[str, Any]:
         """What the pump would make of `program` (old and new), without writing it."""
         return self.link.request("program_check", {"program": _program(program)})
 
-    def program_set(self, program: dict[str, Any]) -> dict[str, Any]:
-        """Write a program dict (docs/programs.md); returns old, new and overrides_used."""
-        return self.link.request("program_set", {"program": _program(program)})
+    def program_compare(self, program: dict[str, Any]) -> dict[str, Any]:
+        """The pump's current program and `program` as it would take it, with a summary of
+        each (dose per hour, daily total, days to low reservoir): nothing is written."""
+        st = self.status()
+        check = self.program_check(program)
+        return {"old": check.get("old"), "new": check["new"],
+                "comparison": {"old": programs.summary(check.get("old"), st["reservoir_ul"]),
+                               "new": programs.summary(check["new"], st["reservoir_ul"])}}
 
-    def program_continuous(self, rate_ug_per_day: int, concentration_ug_per_ml: int,
-                           drug: str = "baclofen") -> dict[str, Any]:
-        for name, v in (("rate_ug_per_day", rate_ug_per_day), ("concentration_ug_per_ml", concentration_ug_per_ml)):
-            if type(v) is not int or v <= 0:
-                raise UsageError(f"{name} must be a positive whole number, got {v!r}")
-        return self.program_set(programs.continuous(rate_ug_per_day, concentration_ug_per_ml, drug))
+    def program_set(self, program: dict[str, Any],
+                    confirm: Optional[Callable[[dict[str, Any]], bool]] = None) -> dict[str, Any]:
+        """Write a program dict (docs/programs.md) after comparing old and new (program_compare);
+        `confirm(comparison)` returning False writes nothing. Returns written, old, new,
+        overrides_used and the comparison."""
+        cmp = self.program_compare(program)
+        if confirm is not None and not confirm(cmp):
+            return {"written": False, "old": cmp["old"], "new": cmp["new"]}
+        done = self.link.request("program_set", {"program": program})
+        return {"written": True, "old": done.get("old"), "new": done["new"],
+                "overrides_used": done.get("overrides_used", []), "comparison": cmp["comparison"]}
+
+    def program_continuous(self, rate_ug_per_day: int, concentration_ug_per_ml: int, drug: str = "baclofen",
+                           confirm: Optional[Callable[[dict[str, Any]], bool]] = None) -> dict[str, Any]:
+        _whole("rate_ug_per_day", rate_ug_per_day)
+        _whole("concentration_ug_per_ml", concentration_ug_per_ml)
+        return self.program_set(programs.continuous(rate_ug_per_day, concentration_ug_per_ml, drug), confirm)
 
     def program_show(self) -> dict[str, Any]:
         return self.link.request("program_show")
 
+    # ---- therapy -------------------------------------------------------------------------------
     def stop(self) -> dict[str, Any]:
         return self.link.request("stop", signed=True)
 
     def resume(self) -> dict[str, Any]:
         return self.link.request("resume", signed=True)
 
-    def time_sync(self, at: Optional[dt.datetime] = None) -> dict[str, Any]:
-        """Set the pump's wall clock to `at` (UTC; default now)."""
-        now = at or dt.datetime.now(dt.timezone.utc)
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=dt.timezone.utc)
-        delta = now - EPOCH_2000
-        if delta.days < 0:
-            raise UsageError("the pump's clock cannot be set before 2000-01-01")
-        return self.link.request("time_set", {"day": delta.days,
-                                              "ms": delta.seconds * 1000 + delta.microseconds // 1000}, signed=True)
+    def bolus(self, dose_ug: int, duration_min: int = 10, overrides: Optional[list[str]] = None) -> dict[str, Any]:
+        """A clinician bolus; the program resumes after it. `overrides` confirm soft limits."""
+        a: dict[str, Any] = {"dose_ug": dose_ug, "duration_min": _whole("duration_min", duration_min)}
+        if overrides:
+            a["overrides"] = list(overrides)
+        return self.link.request("bolus", a)
 
+    def patient_bolus(self) -> dict[str, Any]:
+        """Ask for a patient bolus (connect with role="patient"; lockout and daily limit apply)."""
+        return self.link.request("patient_bolus")
+
+    def prime(self, minutes: int = 10, tubing_ul: Optional[int] = None, catheter_cm: Optional[int] = None,
+              catheter_nl_per_cm: Optional[int] = None) -> dict[str, Any]:
+        """A priming bolus that fills pump tubing and catheter (volume, not dose)."""
+        a = _given(duration_min=minutes, tubing_ul=tubing_ul, catheter_cm=catheter_cm,
+                   catheter_nl_per_cm=catheter_nl_per_cm)
+        return self.link.request("prime", a)
+
+    def bridge(self) -> dict[str, Any]:
+        """The bridge bolus after a concentration change."""
+        return self.link.request("bridge")
+
+    def refill(self, withdrawn_ul: int, volume_ul: int, concentration_ug_per_ml: Optional[int] = None,
+               bridge: bool = False) -> dict[str, Any]:
+        """Empty and refill: withdrawn compared with expected, then the new volume (and drug)."""
+        a = _given(withdrawn_ul=withdrawn_ul, volume_ul=volume_ul, concentration_ug_per_ml=concentration_ug_per_ml)
+        if bridge:
+            a["bridge"] = True
+        return self.link.request("refill", a)
+
+    def settings(self, low_reservoir_ul: Optional[int] = None, stopped_alarm_h: Optional[int] = None,
+                 tubing_ul: Optional[int] = None, catheter_cm: Optional[int] = None,
+                 catheter_nl_per_cm: Optional[int] = None) -> dict[str, Any]:
+        """Change the settings given (none: only read them); returns every setting."""
+        return self.link.request("settings", _given(
+            low_reservoir_ul=low_reservoir_ul, stopped_alarm_h=stopped_alarm_h, tubing_ul=tubing_ul,
+            catheter_cm=catheter_cm, catheter_nl_per_cm=catheter_nl_per_cm))
+
+    # ---- clock ----------------------------------------------------------------------------------
+    def time_sync(self, at: Optional[dt.datetime] = None) -> dict[str, Any]:
+        """Set the pump's wall clock to `at` (UTC when it has no zone; default now)."""
+        day, ms = wallclock.to_pump(at)
+        return self.link.request("time_set", {"day": day, "ms": ms}, signed=True)
+
+    # ---- alarms ---------------------------------------------------------------------------------
     def alarms(self) -> dict[str, Any]:
         return self.link.request("alarms")
 
@@ -99,44 +165,108 @@ class Pump:
             raise UsageError(f"pause needs a positive whole number of ms, got {ms!r}")
         return self.link.request("alarms_pause", {"ms": ms}, signed=True)
 
-    def drugs(self) -> dict[str, Any]:
-        return self.link.request("drugs")
+    def alarms_test(self) -> dict[str, Any]:
+        """Sound each alarm pattern once on the buzzer and lights."""
+        return self.link.request("alarms_test")
+
+    # ---- records --------------------------------------------------------------------------------
+    def log_page(self, since: int = 0, max_records: int = LOG_PAGE) -> dict[str, Any]:
+        """One page of the event log: up to `max_records` after sequence number `since`, and
+        the log's last_seq."""
+        return self.link.request("log", {"since": since, "max": max_records})
+
+    def log(self, since: int = 0, until: Optional[int] = None, progress: ProgressFn = None,
+            page: int = LOG_PAGE) -> list[dict[str, Any]]:
+        """Every record after `since` (up to `until`, default the last), `page` records a
+        request; `progress` is told the sequence number reached."""
+        got: list[dict[str, Any]] = []
+        pos = since
+        while until is None or pos < until:
+            d = self.log_page(pos, page)
+            if until is None:
+                until = int(d.get("last_seq", 0))
+            recs = d.get("records") or []
+            if not recs:
+                break
+            got.extend(recs)
+            pos = recs[-1]["seq"]
+            if progress:
+                progress(pos)
+        return got
+
+    def history(self, days: int = 1, progress: ProgressFn = None) -> list[dict[str, Any]]:
+        """Hourly programmed and delivered dose for the last `days` days, up to the current
+        hour (none while the clock is not set); `progress` is told the hours done."""
+        wall = self.status().get("wall")
+        if not wall:
+            return []
+        now_h = wall[0] * 24 + wall[1] // 3_600_000
+        start = now_h - days * 24
+        rows: list[dict[str, Any]] = []
+        h = start
+        while h < now_h:
+            to = min(now_h, h + HISTORY_PAGE_H)
+            d = self.link.request("history", {"from_hour": h, "to_hour": to})
+            for hour, delivered_ng, delivered_nl, programmed_ng in d.get("hours", []):
+                rows.append({"hour": hour, "delivered_ug": delivered_ng / 1000, "delivered_ul": delivered_nl / 1000,
+                             "programmed_ug": programmed_ng / 1000})
+            h = to
+            if progress:
+                progress(h - start)
+        return rows
+
+    # ---- calibration and keys --------------------------------------------------------------------
+    def run_volume(self, steps: int, minutes: int) -> dict[str, Any]:
+        """Turn the head `steps` steps over `minutes` without dosing (a calibration run)."""
+        return self.link.request("run_volume", {"steps": steps, "duration_min": minutes})
+
+    def calibrate(self, pl_per_step: int, force: bool = False, day: Optional[int] = None) -> dict[str, Any]:
+        """Store the volume per step (pL) with the day it was measured (default today);
+        the calibration wizard is calibrate.run."""
+        return self.link.request("calibrate", {"pl_per_step": pl_per_step, "force": bool(force),
+                                               "day": wallclock.today() if day is None else day})
+
+    def provision(self) -> dict[str, Any]:
+        """New per-device keys for clinician and patient, on the pump and in the keystore."""
+        from .keystore import Keystore, generate_keys
+        device_id = self.identify()["device_id"]
+        keys = generate_keys()
+        self.link.request("provision", {"keys": keys}, signed=self.link.signer is not None)
+        Keystore().save(device_id, keys)
+        return {"device_id": device_id, "provisioned": True}
 
     # ---- the virtual bench ---------------------------------------------------------------------
-    def _bench(self) -> benchmod.BenchInfo:
+    def _bench(self) -> benchctl.Bench:
         if self.bench is None:
             raise BenchError("this pump is a real board, not a virtual bench: no bench control")
-        return self.bench
+        return benchctl.Bench(self.bench)
 
-    def bench_advance(self, duration_ms: int) -> dict[str, Any]:
+    def bench_advance(self, duration_ms: int, progress: ProgressFn = None) -> dict[str, Any]:
         """Move a lockstep bench's virtual time forward; returns the bench clock."""
-        if type(duration_ms) is not int or duration_ms < 0:
-            raise UsageError(f"advance needs a whole number of ms >= 0, got {duration_ms!r}")
-        info = self._bench()
-        done, reply = 0, {}
-        while True:  # in days, so one request never runs for long
-            step = min(86_400_000, duration_ms - done)
-            reply = benchmod.control(info, {"cmd": "advance", "ms": step})
-            done += step
-            if done >= duration_ms:
-                break
-        return reply["clock"]
+        return self._bench().advance(duration_ms, progress)
 
     def bench_show(self) -> dict[str, Any]:
         """The bench's physical truth (outlet, reservoir, head, clock, ...)."""
-        d = benchmod.control(self._bench(), {"cmd": "show"})
-        d.pop("ok", None)
-        return d
+        return self._bench().show()
+
+    def bench_fault(self, fault: str, on: bool = True, mv: Optional[int] = None) -> dict[str, Any]:
+        """Inject (or clear) a bench fault: benchctl.FAULTS."""
+        return self._bench().fault(fault, on, mv)
 
     def bench_control(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Any control-channel request (e.g. faults, once the bench offers them)."""
-        return benchmod.control(self._bench(), req)
+        """Any control-channel request."""
+        return self._bench().control(req)
 
 
 def _program(p: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(p, dict):
         raise UsageError(f"a program is a dict (docs/programs.md), got {type(p).__name__}")
     return p
+
+
+def _given(**kw: Any) -> dict[str, Any]:
+    """The arguments that were given (not None)."""
+    return {k: v for k, v in kw.items() if v is not None}
 
 
 def connect(port: Optional[str] = None, bench_dir: Optional[str | Path] = None,
@@ -146,9 +276,27 @@ def connect(port: Optional[str] = None, bench_dir: Optional[str | Path] = None,
     keystore (docs/security.md)."""
     if port:
         link = Link(port, timeout=timeout)
-        link.enable_auth(link.request("identify")["device_id"], role)
+        try:
+            link.enable_auth(link.request("identify").get("device_id", ""), role)
+        except BaseException:
+            link.close()
+            raise
         return Pump(link)
     info = benchmod.find(Path(bench_dir) if bench_dir else None)
     link = Link(info.port, timeout=timeout)
-    link.enable_auth(info.d.get("device_id", "SIM-0001"), role)
+    try:
+        link.enable_auth(info.d.get("device_id", "SIM-0001"), role)
+    except BaseException:
+        link.close()
+        raise
     return Pump(link, info)
+
+
+def bench(bench_dir: Optional[str | Path] = None) -> benchctl.Bench:
+    """The running virtual bench's control channel, without opening the pump's port."""
+    return benchctl.find(bench_dir)
+
+
+def start_bench(bench_dir: Optional[str | Path] = None, **options: Any) -> benchctl.Bench:
+    """Start a virtual bench (options as bench.start) and wait until it answers."""
+    return benchctl.start(bench_dir, **options)

@@ -13,7 +13,7 @@ import tty
 from pathlib import Path
 from typing import Any, Optional
 
-from . import paths, procs
+from . import paths, procs, wallclock
 from .errors import BenchError
 
 # A Pico leaves about 190 KB to Python with 4-byte objects; the unix port is 64-bit, so the
@@ -112,9 +112,8 @@ def compile_sources(sources: list[tuple[Path, Path]], out: Path) -> Path:
 
 
 def _wall_now() -> str:
-    import datetime as dt
-    t = dt.datetime.now(dt.timezone.utc) - dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
-    return f"{t.days},{t.seconds * 1000 + t.microseconds // 1000}"
+    day, ms = wallclock.to_pump()
+    return f"{day},{ms}"
 
 
 def start(bench_dir: Optional[Path] = None, lockstep: bool = True, speed: int = 1,

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import accuracy, api, programs, watch
-from .durations import format_ms, parse_ms
+from .cli_args import connect, duration_arg, opt
+from .durations import format_ms
 from .errors import BenchError, UsageError
 from .output import Out
 from .progress import Progress
@@ -31,27 +32,17 @@ def _out(data: Any, text: str) -> Any:
     return Out(data, text)
 
 
-def _opt(args: argparse.Namespace, name: str, default: Any) -> Any:
-    v = getattr(args, name, None)
-    return default if v is None else v
-
-
-def _connect(args: argparse.Namespace) -> api.Pump:
-    return api.connect(port=_opt(args, "port", None), bench_dir=_opt(args, "bench_dir", None),
-                       timeout=_opt(args, "timeout", 5.0))
-
-
 # ---- watch ------------------------------------------------------------------------------------
 def cmd_watch(args: argparse.Namespace) -> Any:
     if not args.interval > 0:
         raise UsageError(f"--interval must be a positive number of seconds, got {args.interval}")
-    with _connect(args) as pump:
+    with connect(args) as pump:
         def fetch() -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
             st = pump.status()
             show = pump.bench_show() if pump.bench is not None else None
             return st, show
 
-        if args.once or _opt(args, "json", False):
+        if args.once or opt(args, "json", False):
             st, show = fetch()
             return _out({"status": st, "bench": show}, watch.render(st, show, colour=False))
         try:
@@ -120,10 +111,7 @@ def write_samples(samples: list[tuple[float, float]], path: Path) -> Path:
 
 
 def cmd_accuracy(args: argparse.Namespace) -> Any:
-    try:
-        duration = parse_ms(args.duration)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    duration = duration_arg(args.duration)
     if duration < 62 * 60_000:
         raise UsageError("the accuracy test needs at least 62 min (the 31 min window twice); the standard's is 2h")
     if duration % SAMPLE_MS:
@@ -136,9 +124,9 @@ def cmd_accuracy(args: argparse.Namespace) -> Any:
         raise UsageError(str(e)) from None
     out = Path(args.out)
     n = duration // SAMPLE_MS
-    with _connect(args) as pump:
+    with connect(args) as pump:
         with Progress(n, f"accuracy test, {format_ms(duration)} of bench time",
-                      enabled=not _opt(args, "json", False)) as bar:
+                      enabled=not opt(args, "json", False)) as bar:
             samples, rate_ml_h = run_accuracy(pump, args.rate, args.concentration, args.drug, duration,
                                               density, bar.update)
     try:
@@ -182,7 +170,7 @@ def cmd_plot_reservoir(args: argparse.Namespace) -> Any:
         refill = dt.datetime.fromisoformat(args.refill) if args.refill else None
     except ValueError:
         raise UsageError(f"--refill {args.refill!r} is not a date like 2026-03-01") from None
-    with _connect(args) as pump:
+    with connect(args) as pump:
         st = pump.status()
         prog = pump.program_show().get("program") if st.get("state") == "running" else None
     fc = st.get("forecast") or {}

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import pico
-from .durations import format_ms, parse_ms
+from .cli_args import duration_arg
+from .durations import format_ms
 from .errors import UsageError
 from .output import Out
 from .progress import Progress
@@ -113,10 +114,7 @@ def cmd_reset(args: argparse.Namespace) -> Out:
 
 
 def cmd_power_cycle(args: argparse.Namespace) -> Out:
-    try:
-        down = parse_ms(args.down) / 1000 if args.down else 0.0
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    down = duration_arg(args.down) / 1000 if args.down else 0.0
     if down > 600:
         raise UsageError("--down is wall-clock time the emulator stays off: at most 10m")
     info = pico.power_cut(_find(args), down)
@@ -129,10 +127,7 @@ def cmd_power_cycle(args: argparse.Namespace) -> Out:
 
 
 def cmd_wait(args: argparse.Namespace) -> Out:
-    try:
-        ms = parse_ms(args.duration)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    ms = duration_arg(args.duration)
     if not 0 < ms <= 86_400_000:
         raise UsageError(f"wait for 1 ms .. 1 day of the Pico's time, got {args.duration}")
     info = _find(args)

@@ -10,9 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import bench
-from .cli import DISCLAIMER, status_text
-from .link import Link
+from . import api
+from .render import DISCLAIMER, status_text
 
 
 def say(text: str = "") -> None:
@@ -29,25 +28,23 @@ def main() -> int:
         say("1. Starting the virtual bench: the real MicroPython interpreter runs the pump firmware")
         say("   on a simulated stepper pump head, at a Pico's heap size, in lockstep virtual time.")
         say("   Its head really moves 50.75 nL per step, 1.5 % more than the 50 nL calibration says.")
-        info = bench.start(Path(tmp) / "bench", lockstep=True, true_pl=50_750, nominal_pl=50_000)
+        bench = api.start_bench(Path(tmp) / "bench", lockstep=True, true_pl=50_750, nominal_pl=50_000)
         try:
-            say(f"   The firmware's programmer port is {info.port}, a serial port like a Pico's /dev/ttyACM0.")
-            with Link(info.port) as link:
-                link.enable_auth(info.d["device_id"])
-                ident = link.request("identify")
+            say(f"   The firmware's programmer port is {bench.info.port}, a serial port like a Pico's /dev/ttyACM0.")
+            with api.connect(bench_dir=bench.dir) as pump:
+                ident = pump.identify()
                 say(f"   It answers: {ident['banner']}")
                 say()
                 say("2. Programming 500 µg/day of baclofen at 2000 µg/mL (simple continuous): that is")
                 say("   0.25 mL a day, the example in docs/programs.md.")
-                link.request("program_set", {"program": {"drug": "baclofen", "concentration_ug_per_ml": 2000,
-                                                         "mode": "continuous", "rate_ug_per_day": 500}})
+                pump.program_continuous(500, 2000, "baclofen")
                 say()
                 say("3. Fast-forwarding one day of virtual time (every step happens, in order)...")
                 t1 = time.monotonic()
-                bench.control(info, {"cmd": "advance", "ms": 86_400_000})
+                bench.advance(86_400_000)
                 say(f"   done in {time.monotonic() - t1:.1f} s of real time.")
-                st = link.request("status")
-            truth = bench.control(info, {"cmd": "show"})
+                st = pump.status()
+            truth = bench.show()
             say()
             say("4. What the pump reports (pumpctl status):")
             say("   " + status_text(st).replace("\n", "\n   "))
@@ -64,7 +61,7 @@ def main() -> int:
             say("  That is why a real pump must be calibrated (pumpctl calibrate) and why its low-reservoir")
             say("  alarm, computed from commanded steps, can come late when a pump over-delivers.")
         finally:
-            bench.stop(info)
+            bench.stop()
             say()
             say("The virtual bench is stopped. Try it yourself: `.venv/bin/pumpctl bench start`, then")
             say("`.venv/bin/pumpctl --help`. All tests: `make test`.")

@@ -78,7 +78,7 @@ def _validate_device_id(device_id: str) -> None:
             "from letters, digits, '.', '_' and '-', starting with a letter or digit")
 
 
-def _validate_keys(keys: Mapping[str, str]) -> dict[str, str]:
+def _validate_keys(keys: object) -> dict[str, str]:
     if not isinstance(keys, Mapping):
         raise KeystoreError("keys must be a mapping role -> hex key")
     extra = set(keys) - set(ROLES)
@@ -97,7 +97,7 @@ def _validate_keys(keys: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _validate_counters(counters: Mapping[str, int]) -> dict[str, int]:
+def _validate_counters(counters: object) -> dict[str, int]:
     out: dict[str, int] = {}
     for role in ROLES:
         n = counters.get(role, 0) if isinstance(counters, Mapping) else None

@@ -5,7 +5,7 @@ import os
 import time
 from typing import Any, Optional
 
-import serial
+import serial  # type: ignore[import-untyped]  # pyserial ships no type stubs
 
 try:  # termios (POSIX) raises its own error type from tcdrain/tcflush on a hung-up tty
     import termios
@@ -14,19 +14,14 @@ except ImportError:  # pragma: no cover - Windows
     _TTY_ERRORS = (serial.SerialException, OSError)
 
 from . import frames
-from .errors import DeviceError, LinkError, PumpctlError
+from .errors import DeviceError, LinkFailed, LinkLost, NoReply, PortUnavailable, PumpctlError, RequestTooLarge
 
 # Commands anyone may send without a MAC (the device's table is firmware/services/auth.py;
 # this copy only decides what the host signs: the device decides what it accepts).
 UNSIGNED = frozenset({"hello", "identify", "status", "alarms", "drugs"})
 
 
-class PortUnavailable(LinkError):
-    """The port could not be opened (absent, not yet back after a reset, or refused)."""
-
-
-class LinkLost(LinkError):
-    """The port failed while in use: the board was reset or unplugged (hangup, EIO, ...)."""
+__all__ = ["Link", "LinkFailed", "LinkLost", "NoReply", "PortUnavailable", "RequestTooLarge", "UNSIGNED"]
 
 
 class Link:
@@ -83,7 +78,7 @@ class Link:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _lost(self, e: BaseException, doing: str) -> LinkError:
+    def _lost(self, e: BaseException, doing: str) -> LinkLost:
         """One sentence for a pyserial/OS failure on the open port (never a traceback)."""
         if isinstance(e, serial.SerialTimeoutException):
             return LinkLost(f"the pump on {self.port_path} stopped taking data while {doing} "
@@ -135,7 +130,7 @@ class Link:
             body = frames.body_bytes(obj)
         frame = frames.encode_body(body, mac)
         if len(frame) > frames.MAX_FRAME:
-            raise LinkError(f"request too large for one frame ({len(frame)} bytes)")
+            raise RequestTooLarge(f"request too large for one frame ({len(frame)} bytes)")
         for attempt in range(self.retries + 1):
             # The same bytes on a retry: the device answers a repeat from its reply cache.
             self._send(frame)
@@ -159,4 +154,4 @@ class Link:
                     return reply.get("d") or {}
                 e = reply.get("e") or {}
                 raise DeviceError(e.get("msg", "refused"), e.get("code", "ERROR"))
-        raise LinkError(f"no reply from the pump on {self.port_path} to {cmd!r} after {self.retries + 1} tries")
+        raise NoReply(f"no reply from the pump on {self.port_path} to {cmd!r} after {self.retries + 1} tries")

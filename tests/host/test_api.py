@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -11,22 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "host_tools"))
 
 from pumpctl import api  # noqa: E402
-from pumpctl import bench as benchmod  # noqa: E402
 from pumpctl.errors import BenchError, DeviceError, UsageError  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def pump(tmp_path_factory: pytest.TempPathFactory) -> Iterator[api.Pump]:
-    home = tmp_path_factory.mktemp("home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PUMPCTL_HOME", str(home))
-    info = benchmod.start(home / "bench", lockstep=True, true_pl=50_000, nominal_pl=50_000)
-    try:
-        with api.connect(bench_dir=info.dir) as p:
-            yield p
-    finally:
-        benchmod.stop(info)
-        mp.undo()
 
 
 def test_identify_and_status(pump: api.Pump) -> None:

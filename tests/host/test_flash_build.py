@@ -129,7 +129,7 @@ def test_flash_runs_mpremote_in_order_with_provisioning(tmp_path: Path) -> None:
     assert prov_mark == ["PROVISION"] and order == ["provision /dev/ttyACM7"]
     assert reset[5:] == ["reset"]
     # Twice is harmless: the board now holds the same hashes, so nothing is copied.
-    built = {f: fl._sha256(tmp_path / "b" / f.lstrip("/")) for f in files}
+    built = {f: fl.sha256_file(tmp_path / "b" / f.lstrip("/")) for f in files}
     rec2 = Recorder(board=built)
     again = fl.flash("/dev/ttyACM7", fw, bd, None, build_dir=tmp_path / "b", runner=rec2,
                      python="py", ports=lambda: [])

@@ -1,6 +1,6 @@
 """`make flash` after the reset, without a board: the USB port going away and coming back (same
 path, or a new node with the same serial number, or never), mpremote failing, a second run
-copying nothing, and the serial link turning every pyserial/OS failure into one LinkError.
+copying nothing, and the serial link turning every pyserial/OS failure into one LinkFailed.
 
 A fake world stands in for the hardware: a fake mpremote (the runner flash() calls) keeps a
 device file system, a fake pyserial port answers protocol frames like the firmware, and
@@ -24,9 +24,10 @@ import pytest
 import serial
 
 from pumpctl import flash as fl
+from pumpctl import flash_ports
 from pumpctl import frames
 from pumpctl import link as link_mod
-from pumpctl.errors import LinkError
+from pumpctl.errors import LinkFailed
 from pumpctl.link import Link, LinkLost, PortUnavailable
 
 SERIAL_NUMBER = "E6605838832F1A2B"
@@ -207,7 +208,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     w = World(tmp_path)
     FakeSerial.world = w
     monkeypatch.setattr(link_mod.serial, "Serial", FakeSerial)
-    monkeypatch.setattr(fl, "_comports", w.comports)
+    monkeypatch.setattr(flash_ports, "comports", w.comports)
     monkeypatch.setenv("PUMPCTL_HOME", str(tmp_path / "home"))
     yield w
     for t in w.timers:
@@ -496,7 +497,7 @@ def test_main_mpremote_failure_and_interrupt(world: World, tmp_path: Path, monke
     assert "Traceback" not in out + err
 
 
-# ---- the link: every pyserial/OS failure is one LinkError ------------------------------------------
+# ---- the link: every pyserial/OS failure is one LinkFailed ------------------------------------------
 class BrokenSerial:
     """A port whose `what` operation fails with `exc`."""
     what = "read"
@@ -547,7 +548,7 @@ def test_link_turns_serial_failures_into_link_errors(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(BrokenSerial, "what", what)
     monkeypatch.setattr(BrokenSerial, "exc", exc)
     monkeypatch.setattr(link_mod.serial, "Serial", BrokenSerial)
-    with pytest.raises(LinkError) as e:
+    with pytest.raises(LinkFailed) as e:
         with Link("/dev/ttyACM0", timeout=0.3, retries=1) as lk:
             lk.request("identify")
     assert isinstance(e.value, LinkLost) and e.value.code == "LINK"
@@ -562,7 +563,7 @@ def test_link_open_and_silence_are_unchanged(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(BrokenSerial, "what", "nothing")
     monkeypatch.setattr(link_mod.serial, "Serial", BrokenSerial)
     t0 = time.monotonic()
-    with pytest.raises(LinkError, match="no reply from the pump on /dev/ttyACM0 to 'identify' after 2 tries") as e:
+    with pytest.raises(LinkFailed, match="no reply from the pump on /dev/ttyACM0 to 'identify' after 2 tries") as e:
         Link("/dev/ttyACM0", timeout=0.2, retries=1).request("identify")
     assert not isinstance(e.value, LinkLost) and time.monotonic() - t0 < 1.5
 
@@ -599,6 +600,6 @@ def test_link_takes_an_echo_of_its_request_for_noise_not_a_refusal(monkeypatch: 
 
     monkeypatch.setattr(link_mod.serial, "Serial", Echo)
     lk = Link("/dev/ttyACM0", timeout=0.2, retries=0)
-    with pytest.raises(LinkError, match="no reply"):
+    with pytest.raises(LinkFailed, match="no reply"):
         lk.request("identify")
     assert any(n.startswith(b"$") for n in lk.noise) and any(b">>>" in n for n in lk.noise)

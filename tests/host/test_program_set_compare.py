@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pumpctl import cli
+from pumpctl import api, cli, cli_pump
 
 
 class FakeLink:
@@ -18,6 +18,9 @@ class FakeLink:
         return self
 
     def __exit__(self, *a: object) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
     def request(self, cmd: str, args: Any = None, signed: Any = None) -> dict:
@@ -47,7 +50,7 @@ class Tty(io.StringIO):
 @pytest.mark.safety("SR-024")
 def test_refusal_at_the_prompt_sends_nothing(monkeypatch, capsys):
     link = FakeLink()
-    monkeypatch.setattr(cli, "connect", lambda args, role=None: link)
+    monkeypatch.setattr(cli_pump, "connect", lambda args, role=None: api.Pump(link))  # type: ignore[arg-type]
     monkeypatch.setattr("sys.stdin", Tty("n\n"))
     out = cli.cmd_program_continuous(_args())
     printed = capsys.readouterr().out
@@ -61,11 +64,11 @@ def test_refusal_at_the_prompt_sends_nothing(monkeypatch, capsys):
 @pytest.mark.safety("SR-024")
 def test_yes_at_the_prompt_or_flag_writes(monkeypatch, capsys):
     link = FakeLink()
-    monkeypatch.setattr(cli, "connect", lambda args, role=None: link)
+    monkeypatch.setattr(cli_pump, "connect", lambda args, role=None: api.Pump(link))  # type: ignore[arg-type]
     monkeypatch.setattr("sys.stdin", Tty("y\n"))
     assert cli.cmd_program_continuous(_args()).data["written"] is True
     link2 = FakeLink()
-    monkeypatch.setattr(cli, "connect", lambda args, role=None: link2)
+    monkeypatch.setattr(cli_pump, "connect", lambda args, role=None: api.Pump(link2))  # type: ignore[arg-type]
     monkeypatch.setattr("sys.stdin", Tty(""))
     assert cli.cmd_program_continuous(_args(yes=True)).data["written"] is True
     assert link2.sent == ["status", "program_check", "program_set"]
