@@ -292,7 +292,7 @@ class App:
             self.housekeeping()
         # Pins first: a log or state write to flash takes tens of ms on a Pico, and an alarm's
         # first pulse must not wait for it.
-        self._annunciate()
+        self.annunciate()
         if self._save_due <= 0:
             self.save()
         self._drain_alarm_events()
@@ -359,6 +359,12 @@ class App:
         if u > self.peak_live:
             self.peak_live = u
 
+    def restart_hours(self):
+        """The wall clock was set: hourly accounting starts again at the new time (an hour
+        record never spans a clock change)."""
+        if self._hours is not None:
+            self._hours.hour = None
+
     def housekeeping(self):
         """Once a minute: conditions that are measured rather than counted, and history."""
         self._heap_mark()
@@ -412,7 +418,9 @@ class App:
         for e in evs:
             self.event("alarm", e)
 
-    def _annunciate(self):
+    def annunciate(self):
+        """Drive the buzzer and LEDs from the alarms now (the control loop calls it at each
+        pattern edge; the alarm test calls it so its first pulse is not late)."""
         a = self.annunciator
         a.update(self.alarms.highest(), self.alarms.audio_paused())
         out = (a.buzzer_hz, a.red, a.yellow)

@@ -165,7 +165,7 @@ class SimBoard:
     def reboot(self, cause):
         """Firmware reset: the physical bench stays, the firmware's tasks and timers go."""
         self.cause = cause
-        self.clock._sleepers = []
+        self.clock.forget_sleepers()
         self.clock.hang = False
         self.watchdog = SimWatchdog(self.clock)
         self.motor.enable(False)

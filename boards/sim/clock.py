@@ -92,6 +92,14 @@ class SimClock:
         self._wall_base = (self.now_ms(), day, ms)
 
     # ---- what the bench's control channel does ----
+    def lose_wall(self):
+        """The clock_loss fault: the wall clock is forgotten, as after a dead backup cell."""
+        self._wall_base = None
+
+    def forget_sleepers(self):
+        """A firmware reset: its tasks and their timers are gone; new ones will register."""
+        self._sleepers = []
+
     async def settle(self):
         """Yield until every sleeper is waiting again with its flag down (the firmware is idle)."""
         for _ in range(100_000):

@@ -124,7 +124,7 @@ class ControlServer:
             b.bench.reservoir_pl = 0
             return {"ok": True}
         if f == "clock_loss":
-            b.clock._wall_base = None
+            b.clock.lose_wall()
             return {"ok": True}
         if f == "hang":
             b.clock.hang = True

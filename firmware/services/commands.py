@@ -202,8 +202,7 @@ class Commands:
         a.pump.set_wall(day, ms)  # the range is the core's: refused there before any change
         a.clock.set_wall(day, ms)
         a.alarms.clear("CLOCK_NOT_SET", a.pump.up_s)
-        if a._hours is not None:
-            a._hours.hour = None  # restart hourly accounting at the new time
+        a.restart_hours()
         a.event("clock_set", {"day": day, "ms": ms, "was": list(old) if old else None})
         a.settle_outage(day, ms)
         a.changed()
@@ -393,7 +392,7 @@ class Commands:
     def alarms_test(self, args):
         a = self.app
         a.annunciator.start_test()
-        a._annunciate()  # the first pulse sounds now, not once the reply is built and sent
+        a.annunciate()  # the first pulse sounds now, not once the reply is built and sent
         a.alarms.raise_alarm("ALARM_TEST", a.pump.up_s)
         a.alarms.clear("ALARM_TEST", a.pump.up_s)
         a.changed(save=False)
