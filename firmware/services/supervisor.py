@@ -1,11 +1,15 @@
-# Supervisor: the hardware watchdog is fed only while every task has checked in recently, so a
-# hung task (or a hung loop) ends in a reset rather than a pump that silently stops dosing.
+# Supervisor: the hardware watchdog is fed only while the control task keeps running, so a hung
+# control loop ends in a reset rather than a pump that silently stops dosing.
+#
+# Why the control task alone: the tasks share one asyncio loop, so a task that hangs by never
+# yielding (a busy loop anywhere, the link's handlers included) starves the supervisor too, and
+# the watchdog resets the board. A task that hangs by waiting forever starves nothing: the link
+# task waits on the programmer by design, the button task on a press. Only the control task
+# must run on time, so it is the one held to account: the supervisor wakes it before each check
+# and feeds the watchdog only if it ran. The board says how often to feed (the RP2040's longest
+# watchdog period is 8.3 s; the virtual bench uses a longer virtual period so lockstep days
+# stay fast).
 import asyncio
-
-# The board says how often to feed (the RP2040's longest watchdog period is 8.3 s; the virtual
-# bench uses a longer virtual period so lockstep days stay fast). The link task waits on the
-# host, so only the control task, which the supervisor wakes before each check, is held to
-# account.
 
 
 class Supervisor:
