@@ -10,7 +10,8 @@ from version import VERSION, BANNER
 from core.base import Refusal
 from core.pump import (Pump, RUNNING, check_calibration, STOPPED, FLAG_EMPTY, FLAG_LOW, FLAG_LIMIT24,
                        FLAG_PERIODIC_REFUSED, FLAG_PERIODIC_SKIPPED, FLAG_STOPPED_LONG,
-                       FLAG_PERIODIC_STARTED, FLAG_BRIDGE_DONE, FLAG_PRIME_DONE)
+                       FLAG_PERIODIC_STARTED, FLAG_BRIDGE_DONE, FLAG_PRIME_DONE,
+                       FLAG_CALIBRATION_RUN_DONE)
 from core.druglib import LIBRARY
 from core.alarms import AlarmManager
 from core.annunciation import Annunciator
@@ -340,6 +341,8 @@ class App:
             self.event("bridge_done", {"conc": self.pump.conv.conc})
         if flags & FLAG_PRIME_DONE:
             self.event("prime_done", {})
+        if flags & FLAG_CALIBRATION_RUN_DONE:
+            self.event("calibration_run_done", {})
 
     def _heap_mark(self):
         # gc.mem_free() allocates nothing but scans the whole heap (9 ms on a Pico): sampled

@@ -33,7 +33,8 @@ FLAG_PERIODIC_SKIPPED = const(16)  # a periodic bolus fell while another bolus r
 FLAG_STOPPED_LONG = const(32)  # stopped longer than the set time while a program exists
 FLAG_PERIODIC_STARTED = const(64)
 FLAG_BRIDGE_DONE = const(128)
-FLAG_PRIME_DONE = const(256)
+FLAG_PRIME_DONE = const(256)  # a priming bolus moved its volume
+FLAG_CALIBRATION_RUN_DONE = const(512)  # a calibration run moved its volume
 
 _DEFAULT_STOPPED_ALARM_S = const(48 * 3600)
 # Refill mismatch thresholds by pump model (DOMAIN.md: about 1 mL for 20 mL, 2 mL for 40 mL).
@@ -107,6 +108,7 @@ class Pump:
         self.prime_left = 0  # steps
         self._prime_was_stopped = False
         self._prime_done_reason = ""
+        self._prime_done_flag = 0  # which run it is: FLAG_PRIME_DONE or FLAG_CALIBRATION_RUN_DONE
         self._prime_q = 0
         self.bridge_left = 0  # steps still carrying the old concentration
         self._conv_after = None
@@ -305,18 +307,25 @@ class Pump:
         steps = (vol * 1000 + self.pl_per_step // 2) // self.pl_per_step  # nearest step
         if steps < 1:
             raise Refusal("RANGE", "the dead volume is smaller than one step")
-        self.move_volume(steps, duration_min, "primed")
+        self._move_volume(steps, duration_min, "primed", FLAG_PRIME_DONE)
         return steps
 
-    def move_volume(self, steps, duration_min, done_reason):
+    def start_calibration_run(self, steps, duration_min):
+        """Move `steps` over `duration_min` for weighing (the command layer checked the pump is
+        stopped and the rate is one the integrator takes); ends with FLAG_CALIBRATION_RUN_DONE."""
+        self._move_volume(steps, duration_min, "calibration run done", FLAG_CALIBRATION_RUN_DONE)
+
+    def _move_volume(self, steps, duration_min, done_reason, done_flag):
         """Move `steps` over `duration_min` as volume, not dose (priming, calibration runs).
-        A pump that was stopped runs only for this and stops again with `done_reason`."""
+        A pump that was stopped runs only for this and stops again with `done_reason`; the
+        run's own flag tells the app which completion to log."""
         self.prime.set_rate(steps * 1440 // duration_min or 1)
         self.prime.da = 0
         self._prime_q = 0
         self.prime_left = steps
         self._prime_was_stopped = self.state != RUNNING
         self._prime_done_reason = done_reason + "; not resumed"
+        self._prime_done_flag = done_flag
         if self.state != RUNNING:
             # The motor runs even with basal stopped: the line must be full first.
             self.state = RUNNING
@@ -505,7 +514,7 @@ class Pump:
             self.prime_left = 0
             self.prime.set_rate(0)
             self._rates_changed()
-            self.flags |= FLAG_PRIME_DONE
+            self.flags |= self._prime_done_flag
             if self._prime_was_stopped:
                 self.state = STOPPED
                 self.stop_reason = self._prime_done_reason

@@ -361,7 +361,7 @@ class Commands:
             raise Refusal("RANGE", "a run of %d µL (%d steps) in %d min is faster than the pump moves "
                                "(at most %d steps a minute): give it at least %d minutes"
                                % (ul, steps, minutes, fastest, -(-steps // fastest)))
-        p.move_volume(steps, minutes, "calibration run done")
+        p.start_calibration_run(steps, minutes)
         a.event("calibration_run", {"steps": steps, "min": minutes})
         a.changed()
         return {"steps": steps, "duration_min": minutes}

@@ -6,11 +6,33 @@
 # record, and the outage is measured from it.
 import struct
 from binascii import crc32
+from core.base import const
 
+# The record on the store: 18 little-endian int32 then a CRC-32 of them. The field order is the
+# on-store format (a journal written by earlier firmware must still load): new fields go at the
+# end, with a new magic. read() returns the fields as a tuple indexed by these names.
 _FMT = "<18i"
-_N = 18
-_SIZE = 4 * _N + 4
-_MAGIC = 0x4A524E31  # "JRN1"
+_N = const(18)
+_SIZE = const(4 * _N + 4)
+_MAGIC = const(0x4A524E31)  # "JRN1"
+_MAGIC_AT = const(0)
+_GEN = const(1)  # write count: a later record has a higher one
+_STEPS_K = const(2)  # delivered steps as k * 1000 + u (core.engine.Counter)
+_STEPS_U = const(3)
+_NL_K = const(4)  # delivered nL, the same split
+_NL_U = const(5)
+_Q_K = const(6)  # delivered dose quanta, the same split
+_Q_U = const(7)
+_PL = const(8)  # delivered pL below one nL
+_RES_NL = const(9)  # reservoir volume, nL and pL below one nL
+_RES_PL = const(10)
+_CONV_VB = const(11)  # the step converter's partial step
+_BASAL_DA = const(12)  # the basal integrator's remainder
+_BOLUS_LEFT_Q = const(13)  # written for the record's reader; not restored (a bolus never resumes)
+_WALL_DAY = const(14)  # wall clock at the write, -1 -1 if unknown
+_WALL_MS = const(15)
+_CONC = const(16)  # the concentration and calibration the counters were kept under
+_PL_PER_STEP = const(17)
 
 
 class Journal:
@@ -42,6 +64,7 @@ class Journal:
             self._at = clock.ticks()
         self.gen += 1
         day, ms = wall if wall else (-1, -1)
+        # In the order of the indices above (_MAGIC_AT .. _PL_PER_STEP).
         struct.pack_into(_FMT, self.buf, 0, _MAGIC, self.gen, p.steps_total.k, p.steps_total.u,
                          p.nl_total.k, p.nl_total.u, p.q_total.k, p.q_total.u, p._pl,
                          p.reservoir.volume_nl, p.reservoir.pl, p.conv.vb if p.conv else 0,
@@ -55,7 +78,7 @@ class Journal:
         if data is None or len(data) != _SIZE:
             return None
         v = struct.unpack_from(_FMT, data, 0)
-        if v[0] != _MAGIC or struct.unpack_from("<I", data, _SIZE - 4)[0] != crc32(memoryview(data)[:_SIZE - 4]) & 0xFFFFFFFF:
+        if v[_MAGIC_AT] != _MAGIC or struct.unpack_from("<I", data, _SIZE - 4)[0] != crc32(memoryview(data)[:_SIZE - 4]) & 0xFFFFFFFF:
             return None
         return v
 
@@ -63,17 +86,17 @@ class Journal:
         """Bring restored counters forward to the journal's (same concentration and calibration
         only). Returns the journal's wall time (day, ms) or None."""
         p = pump
-        if rec[16] != (p.conv.conc if p.conv else 0) or rec[17] != p.pl_per_step:
+        if rec[_CONC] != (p.conv.conc if p.conv else 0) or rec[_PL_PER_STEP] != p.pl_per_step:
             return None
-        if rec[2] * 1000 + rec[3] < p.steps_total.value():
+        if rec[_STEPS_K] * 1000 + rec[_STEPS_U] < p.steps_total.value():
             return None  # older than the saved state: nothing to add
-        self.gen = rec[1]
-        p.steps_total.restore([rec[2], rec[3]])
-        p.nl_total.restore([rec[4], rec[5]])
-        p.q_total.restore([rec[6], rec[7]])
-        p._pl = rec[8]
-        p.reservoir.volume_nl, p.reservoir.pl = rec[9], rec[10]
-        if p.conv is not None and 0 <= rec[11] < p.conv.q:
-            p.conv.vb = rec[11]
-        p.basal.da = rec[12]
-        return (rec[14], rec[15]) if rec[14] >= 0 else None
+        self.gen = rec[_GEN]
+        p.steps_total.restore([rec[_STEPS_K], rec[_STEPS_U]])
+        p.nl_total.restore([rec[_NL_K], rec[_NL_U]])
+        p.q_total.restore([rec[_Q_K], rec[_Q_U]])
+        p._pl = rec[_PL]
+        p.reservoir.volume_nl, p.reservoir.pl = rec[_RES_NL], rec[_RES_PL]
+        if p.conv is not None and 0 <= rec[_CONV_VB] < p.conv.q:
+            p.conv.vb = rec[_CONV_VB]
+        p.basal.da = rec[_BASAL_DA]
+        return (rec[_WALL_DAY], rec[_WALL_MS]) if rec[_WALL_DAY] >= 0 else None

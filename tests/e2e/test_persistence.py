@@ -411,7 +411,8 @@ def test_every_accepted_command_and_override_is_logged_with_seq_and_time(rig, pu
     pumpctl("stop")
     new_records(["stop"])
     cal = pumpctl("calibrate", "--volume-ul", "500", "--minutes", "10", "--mass-mg", "505")
-    recs = new_records(["calibration_run", "calibration"])
+    recs = new_records(["calibration_run", "calibration_run_done", "calibration"])
+    assert "prime_done" not in [x["type"] for x in recs]  # a calibration run is not a priming bolus
     k = [x for x in recs if x["type"] == "calibration"][0]
     assert k["data"]["pl_per_step"] == cal["pl_per_step"] and k["data"]["was"] == 50_000
     pumpctl("resume")

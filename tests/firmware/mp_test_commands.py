@@ -86,3 +86,37 @@ def test_catheter_and_priming_ranges_are_the_pumps_in_the_units_given():
     e = _refused(a.commands.prime, {"duration_min": 241, "catheter_cm": 30})
     eq((e.code, e.msg), ("RANGE", "priming duration must be 1..240 minutes"))
     eq((a.pump.tubing_nl, a.pump.catheter_cm, a.pump.catheter_nl_per_cm, a.pump.prime_left), (20_000, 10, 1000, 0))
+
+
+def _events(a):
+    seen = []
+    a.event = lambda kind, data=None: seen.append(kind) or 0  # the App's log, without storage
+    return seen
+
+
+def test_a_calibration_run_logs_its_own_completion_not_prime_done():
+    # Priming and calibration runs move volume through one integrator; each run still ends
+    # with its own event, so a calibration run is never logged as a priming bolus.
+    a = _app()
+    a.commands.stop({})
+    seen = _events(a)
+    a.commands.run_volume({"steps": 200, "duration_min": 1})
+    eq(a.pump.prime_left, 200)  # the field the host's calibrate waits on
+    a.pump.tick(61_000)
+    a._conditions(a.pump.take_flags())
+    eq(a.pump.prime_left, 0)
+    eq(seen, ["calibration_run", "calibration_run_done"])
+    eq(a.pump.stop_reason, "calibration run done; not resumed")
+
+
+def test_a_priming_bolus_still_logs_prime_done():
+    a = _app()
+    a.commands.settings({"catheter_cm": 10, "catheter_nl_per_cm": 1000})
+    a.commands.stop({})
+    seen = _events(a)
+    a.commands.prime({"duration_min": 1})
+    a.pump.tick(61_000)
+    a._conditions(a.pump.take_flags())
+    eq(a.pump.prime_left, 0)
+    assert "prime_done" in seen and "calibration_run_done" not in seen, seen
+    eq(a.pump.stop_reason, "primed; not resumed")
