@@ -83,7 +83,7 @@ class Pump:
         self.steps_total = Counter()
         self.nl_total = Counter()
         self.q_total = Counter()  # dose quanta (1/1600 ng) delivered, as k + units
-        self._pl = 0  # pL of delivered volume below 1 nL
+        self.pl_below_nl = 0  # pL of delivered volume below 1 nL (the step journal keeps it too)
         self.calibrate(pl_per_step)
         # Time: uptime as s + ms, wall clock as day (since 2000-01-01) + ms of day.
         self.up_s = 0
@@ -121,20 +121,21 @@ class Pump:
     def calibrate(self, pl_per_step):
         check_calibration(pl_per_step)
         if self.program is not None:
-            self._check_conv(self.program.conc, pl_per_step)
+            self.check_conversion(self.program.conc, pl_per_step)
         self.pl_per_step = pl_per_step
         self._nl_step = pl_per_step // 1000
         self._pl_step = pl_per_step % 1000
         if self.program is not None:
             self.conv = StepConverter(self.program.conc, pl_per_step)
 
-    def _check_conv(self, conc, pl):
-        """The converter for conc and pl, or the engine's Refusal when they do not combine."""
+    def check_conversion(self, conc, pl):
+        """The converter for conc and pl, or the engine's Refusal when they do not combine
+        (a refill's new concentration is checked with it before anything changes)."""
         return StepConverter(conc, pl)
 
     def set_program(self, program, max24_ug=0):
         """Apply a validated program whole (core.program.parse did the validation)."""
-        conv = self._check_conv(program.conc, self.pl_per_step)
+        conv = self.check_conversion(program.conc, self.pl_per_step)
         if program.mode != "stopped" and not self.clock_set and len(program.steps) > 1:
             raise Refusal("CLOCK", "a flex profile follows the wall clock: set the clock first (pumpctl time sync)")
         self.cancel_bolus()
@@ -353,7 +354,7 @@ class Pump:
         With bridge, the tubing and catheter still hold the old drug: keep delivering the
         prescribed dose at the old concentration until that volume has been pushed through."""
         old = self.conv
-        conv = self._check_conv(program.conc, self.pl_per_step)
+        conv = self.check_conversion(program.conc, self.pl_per_step)
         dead = self.dead_volume_nl()
         if bridge and (old is None or old.conc == program.conc):
             raise Refusal("STATE", "no concentration change to bridge")
@@ -398,7 +399,7 @@ class Pump:
             "steps": self.steps_total.state(),
             "nl": self.nl_total.state(),
             "q": self.q_total.state(),
-            "pl": self._pl,
+            "pl": self.pl_below_nl,
             "conc_epoch": conv.conc if conv else 0,
             "engine": [self.basal.da, conv.vb if conv else 0],
             "catheter": [self.tubing_nl, self.catheter_cm, self.catheter_nl_per_cm],
@@ -422,7 +423,7 @@ class Pump:
         self.steps_total.restore(st["steps"])
         self.nl_total.restore(st["nl"])
         self.q_total.restore(st["q"])
-        self._pl = st["pl"]
+        self.pl_below_nl = st["pl"]
         cat = st["catheter"]
         self.set_catheter(cat[0], cat[1], cat[2])
         self.stopped_alarm_s = st["stopped_alarm_s"]
@@ -563,9 +564,9 @@ class Pump:
                 self.bridge_left -= got
         if got:
             self.steps_total.add(got)
-            pl = self._pl + got * self._pl_step
+            pl = self.pl_below_nl + got * self._pl_step
             nl = pl // 1000
-            self._pl = pl - nl * 1000
+            self.pl_below_nl = pl - nl * 1000
             self.nl_total.add(got * self._nl_step + nl)
         if got < steps or self.reservoir.empty(self._nl_step, self._pl_step):
             self.stop("reservoir empty")

@@ -286,7 +286,7 @@ class Commands:
             d = prog.to_dict()
             d["concentration_ug_per_ml"] = conc
             newprog = programs.parse(d, LIBRARY)  # refuses a concentration the library forbids
-            p._check_conv(conc, p.pl_per_step)
+            p.check_conversion(conc, p.pl_per_step)
         if bridge and newprog is None:
             raise Refusal("STATE", "a bridge bolus is for a change of concentration")
         if bridge and p.dead_volume_nl() <= 0:

@@ -66,7 +66,7 @@ class Journal:
         day, ms = wall if wall else (-1, -1)
         # In the order of the indices above (_MAGIC_AT .. _PL_PER_STEP).
         struct.pack_into(_FMT, self.buf, 0, _MAGIC, self.gen, p.steps_total.k, p.steps_total.u,
-                         p.nl_total.k, p.nl_total.u, p.q_total.k, p.q_total.u, p._pl,
+                         p.nl_total.k, p.nl_total.u, p.q_total.k, p.q_total.u, p.pl_below_nl,
                          p.reservoir.volume_nl, p.reservoir.pl, p.conv.vb if p.conv else 0,
                          p.basal.da, p.bolus_left_q, day, ms, p.conv.conc if p.conv else 0, p.pl_per_step)
         struct.pack_into("<I", self.buf, _SIZE - 4, crc32(memoryview(self.buf)[:_SIZE - 4]) & 0xFFFFFFFF)
@@ -94,7 +94,7 @@ class Journal:
         p.steps_total.restore([rec[_STEPS_K], rec[_STEPS_U]])
         p.nl_total.restore([rec[_NL_K], rec[_NL_U]])
         p.q_total.restore([rec[_Q_K], rec[_Q_U]])
-        p._pl = rec[_PL]
+        p.pl_below_nl = rec[_PL]
         p.reservoir.volume_nl, p.reservoir.pl = rec[_RES_NL], rec[_RES_PL]
         if p.conv is not None and 0 <= rec[_CONV_VB] < p.conv.q:
             p.conv.vb = rec[_CONV_VB]

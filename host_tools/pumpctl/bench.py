@@ -6,7 +6,6 @@ import json
 import os
 import pty
 import signal
-import socket
 import subprocess
 import time
 import tty
@@ -22,13 +21,9 @@ PICO_HEAP = "512K"
 # 512 KB (fuzzing at 320 KB ran it out of memory): see docs/benchmarks.md.
 
 
-class BenchInfo:
+class BenchInfo(procs.ProcInfo):
     def __init__(self, d: dict[str, Any]) -> None:
-        self.d = d
-        self.dir = Path(d["dir"])
-        self.port: str = d["port"]
-        self.control: str = d["control"]
-        self.pid: int = d["pid"]
+        super().__init__(d)
         self.mode: str = d["mode"]
 
 
@@ -58,21 +53,10 @@ def find(bench_dir: Optional[Path] = None) -> BenchInfo:
 
 
 def control(info: BenchInfo, req: dict, timeout: float = 600.0) -> dict:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
     try:
-        s.connect(info.control)
-        s.sendall(json.dumps(req).encode() + b"\n")
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    except (OSError, socket.timeout) as e:
+        buf = procs.ask(info.control, json.dumps(req).encode(), timeout)
+    except OSError as e:
         raise BenchError(f"the bench's control channel did not answer: {e}") from None
-    finally:
-        s.close()
     if not buf:
         raise BenchError("the bench closed its control channel without an answer")
     reply = json.loads(buf)

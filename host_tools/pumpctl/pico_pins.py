@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import ast
 import json
-import socket
 import time
 from pathlib import Path
 from typing import Any, Optional
 
-from . import paths
+from . import paths, procs
 from .errors import BenchError
 
 
@@ -21,34 +20,19 @@ class PicoError(BenchError):
     """The emulated Pico could not start, answer or stop; the message says why."""
 
 
-class PicoInfo:
+class PicoInfo(procs.ProcInfo):
     def __init__(self, d: dict[str, Any]) -> None:
-        self.d = d
-        self.dir = Path(d["dir"])
-        self.port: str = d["port"]
-        self.control: str = d["control"]
-        self.pid: int = d["pid"]
+        super().__init__(d)
         self.flash = Path(d["flash"])
 
 
 # ---- the control channel ---------------------------------------------------------------------
 def control(info: PicoInfo, line: str, timeout: float = 10.0) -> Any:
     """One control command (pico-emu/README.md); returns the parsed JSON reply (or "ok")."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
     try:
-        s.connect(info.control)
-        s.sendall(line.encode() + b"\n")
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(1 << 20)
-            if not chunk:
-                break
-            buf += chunk
-    except (OSError, socket.timeout) as e:
+        buf = procs.ask(info.control, line.encode(), timeout)
+    except OSError as e:
         raise PicoError(f"the emulated Pico's control channel did not answer {line.split()[0]!r}: {e}") from None
-    finally:
-        s.close()
     text = buf.decode(errors="replace").strip()
     if text == "ok":
         return "ok"

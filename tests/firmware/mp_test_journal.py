@@ -44,7 +44,7 @@ def test_a_journal_record_of_the_fixed_format_loads():
     eq(pump.steps_total.value(), 12_345)
     eq(pump.nl_total.value(), 600_017)
     eq(pump.q_total.value(), 9_999)
-    eq(pump._pl, 250)
+    eq(pump.pl_below_nl, 250)
     eq((pump.reservoir.volume_nl, pump.reservoir.pl), (19_000_000, 40))
     eq(pump.conv.vb, 3)
     eq(pump.basal.da, 11)

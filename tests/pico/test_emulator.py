@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -57,6 +56,8 @@ if not (ROOT / "node_modules" / "rp2040js" / "package.json").exists():
 
 import serial  # noqa: E402  (pyserial: only needed once we know the emulator can run)
 
+from pumpctl import procs  # noqa: E402  (one line asked on a control socket)
+
 
 # ---- one emulated board -------------------------------------------------------------------
 class Emu:
@@ -96,19 +97,7 @@ class Emu:
 
     def ctl(self, line: str) -> Any:
         """One control command; its reply parsed from JSON (else the text: "ok", `stats`)."""
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(10)
-        try:
-            s.connect(self.sock)
-            s.sendall(line.encode("latin1") + b"\n")
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(1 << 20)
-                if not chunk:
-                    break
-                buf += chunk
-        finally:
-            s.close()
+        buf = procs.ask(self.sock, line.encode("latin1"), 10)
         text = buf.decode().strip()
         assert "\n" not in text, f"{line!r} got more than one line: {text!r}"
         return json.loads(text) if text.startswith("{") else text
