@@ -125,4 +125,4 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         item.add_marker(pytest.mark.xdist_group(keys[id(item)][0]))
     # Pico first, interleaving the two groups' files so each worker starts on one; stable sort.
-    items.sort(key=lambda it: (keys[id(it)][1][0], keys[id(it)][1][1] if keys[id(it)][1][0] == 0 else 0))
+    items.sort(key=lambda it: keys[id(it)][1])
