@@ -5,7 +5,7 @@ import json
 import vfs
 from mptest import req, eq, raises
 from sim.blockdev import BlockDev, PowerCut, mount_lfs
-import services.auth as auth_mod
+import services.auth_store as auth_store_mod
 from core.base import Refusal
 from services.auth import (Auth, AuthError, role_may, min_role, COMMAND_MIN_ROLE,
                            FAIL_WINDOW_MS, LOCK_MS)
@@ -466,16 +466,16 @@ def test_info_has_no_key_material():
 
 def test_storage_failure_refuses_command():
     _, a = _provisioned()
-    real = auth_mod._write_atomic
+    real = auth_store_mod.write_atomic
 
     def full(path, text):
         raise OSError(28)
 
-    auth_mod._write_atomic = full
+    auth_store_mod.write_atomic = full
     try:
         e = raises(AuthError, _check, a, "stop", "clinician", 1)
     finally:
-        auth_mod._write_atomic = real
+        auth_store_mod.write_atomic = real
     eq(e.code, "AUTH_STORAGE")
     eq(a.counters()["clinician"], 0)
     eq(_check(a, "stop", "clinician", 1), "clinician")
