@@ -1,12 +1,16 @@
-# Therapy program model and validation (pure core: no I/O, no clock; MicroPython and CPython).
+# Program validation (pure core: no I/O, no clock; MicroPython and CPython).
 #
 # A program arrives as a dict (TOML on the host, JSON on the wire; docs/programs.md is the spec).
-# parse() checks everything and returns an immutable-by-convention Program, or raises
-# Refusal with a code and a sentence naming the field and the limit. parse() never changes
-# its input and keeps no state, so a refused program leaves the running one untouched.
+# parse() checks everything and returns an immutable-by-convention Program
+# (core/program_model.py), or raises Refusal with a code and a sentence naming the field and
+# the limit. parse() never changes its input and keeps no state, so a refused program leaves
+# the running one untouched.
 #
 # Units: rates integer µg/day, doses integer µg, times minutes of day (0..1439), durations min.
 from core.base import const, Refusal
+# Program, the modes and hhmm are imported from here by the services and the tests.
+from core.program_model import (Program, MODES, MODE_CONTINUOUS, MODE_FLEX,  # noqa: F401
+                                MODE_STOPPED, hhmm)
 
 _DAY_MIN = const(1440)
 _MAX_STEPS = const(48)
@@ -14,8 +18,6 @@ _MAX_PERIODIC = const(24)
 _MAX_BOLUS_MIN = const(240)   # longest periodic or patient bolus: 4 h
 _MAX_LOCKOUT_MIN = const(1440)
 _MAX_PER_24H = const(96)      # structural cap; the drug library's limit is far lower
-
-MODES = ("continuous", "flex", "stopped")
 
 # Overrides a clinician can confirm, one per soft limit in the drug library.
 OVERRIDES = ("daily_dose", "basal_rate", "bolus_dose", "patient_bolus_dose", "patient_bolus_count")
@@ -72,6 +74,19 @@ def _need(d, k, where):
     return d[k]
 
 
+def _field_int(entry, field, where, lo, hi):
+    # A required whole-number field of one table, named in full ("steps[2].rate_ug_per_day").
+    return _int(_need(entry, field, where), where + "." + field, lo, hi)
+
+
+def _timed_entry(list_name, i, entry, allowed, time_field):
+    # Entry i of a list of timed tables: where it is (for messages), its fields checked, and
+    # its time of day in minutes.
+    where = "%s[%d]" % (list_name, i)
+    _keys(entry, allowed, where)
+    return where, parse_hhmm(_need(entry, time_field, where), where + "." + time_field)
+
+
 def parse_hhmm(s, what):
     """"HH:MM" (24 h, minute resolution) -> minute of day 0..1439."""
     if not isinstance(s, str) or len(s) != 5 or s[2] != ":" \
@@ -82,152 +97,6 @@ def parse_hhmm(s, what):
     if h > 23 or m > 59:
         _bad('%s %s is not a time of day (00:00..23:59)' % (what, s))
     return h * 60 + m
-
-
-def hhmm(minute):
-    minute %= _DAY_MIN
-    return "%02d:%02d" % (minute // 60, minute % 60)
-
-
-class Program:
-    """A validated program. Build it with parse(); the attributes are read-only by convention.
-
-    drug, conc (µg/mL), mode, steps ((start_min, rate_ug_day), ...) with steps[0][0] == 0,
-    periodic ((time_min, dose_ug, duration_min), ...) sorted and non-overlapping,
-    min_rate (µg/day, 0 = none), patient (dose_ug, duration_min, max_per_24h, lockout_min) or
-    None, overrides_used (tuple of override names the soft limits consumed, for the log).
-    """
-
-    def __init__(self, drug, conc, mode, steps, periodic, min_rate, patient, overrides_used):
-        self.drug = drug
-        self.conc = conc
-        self.mode = mode
-        self.steps = steps
-        self.periodic = periodic
-        self.min_rate = min_rate
-        self.patient = patient
-        self.overrides_used = overrides_used
-
-    def _key(self):
-        return (self.drug, self.conc, self.mode, self.steps, self.periodic, self.min_rate,
-                self.patient, self.overrides_used)
-
-    def __eq__(self, other):
-        return isinstance(other, Program) and self._key() == other._key()
-
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
-    def rate_at(self, minute):
-        """Basal rate in µg/day at minute of day `minute` (0..1439): the flex step in force,
-        raised to min_rate (the keep-open floor). Periodic boluses come on top (periodic_at)."""
-        if self.mode == "stopped":
-            return 0
-        minute %= _DAY_MIN
-        rate = 0
-        for start, r in self.steps:
-            if start > minute:
-                break
-            rate = r
-        if rate < self.min_rate:
-            rate = self.min_rate
-        return rate
-
-    def periodic_at(self, minute):
-        """The periodic bolus (time_min, dose_ug, duration_min) running at minute of day
-        `minute`, or None. A bolus that starts at 23:55 for 10 min runs at 00:02 too."""
-        minute %= _DAY_MIN
-        for p in self.periodic:
-            if (minute - p[0]) % _DAY_MIN < p[2]:
-                return p
-        return None
-
-    def next_change_min(self, minute):
-        """The next minute after `minute` (0..1439) at which a flex step starts or a periodic
-        bolus starts or ends, counted from today's midnight: a value in minute+1 .. 1440 +
-        1439 (>= 1440 means tomorrow). A step starts at 00:00 every day, so the answer is never
-        more than a day away; boundaries where the rate happens not to change are included."""
-        minute %= _DAY_MIN
-        best = minute + _DAY_MIN
-        for start, _ in self.steps:
-            best = _nearer(best, start, minute)
-        for t, _, dur in self.periodic:
-            best = _nearer(best, t, minute)
-            best = _nearer(best, (t + dur) % _DAY_MIN, minute)
-        return best
-
-    def daily_basal_x1440(self):
-        """Exact basal dose of one day in µg x 1440 (sum of rate x minutes): integer, exact."""
-        if self.mode == "stopped":
-            return 0
-        total = 0
-        n = len(self.steps)
-        for i in range(n):
-            start, r = self.steps[i]
-            end = self.steps[i + 1][0] if i + 1 < n else _DAY_MIN
-            if r < self.min_rate:
-                r = self.min_rate
-            total += r * (end - start)
-        return total
-
-    def daily_total_x1440(self):
-        """Exact programmed dose of one day (basal + periodic) in µg x 1440."""
-        total = self.daily_basal_x1440()
-        for p in self.periodic:
-            total += p[1] * _DAY_MIN
-        return total
-
-    def daily_total_ug(self):
-        """Programmed dose of one day, basal + periodic boluses, in µg rounded up (limits and
-        reservoir forecasts err on the side of more drug). Patient boluses are not included."""
-        return (self.daily_total_x1440() + _DAY_MIN - 1) // _DAY_MIN
-
-    def worst_case_daily_ug(self):
-        """daily_total_ug() plus every patient bolus the program allows in 24 h."""
-        extra = 0
-        if self.patient is not None:
-            extra = self.patient[0] * self.patient[2]
-        return self.daily_total_ug() + extra
-
-    def ng_per_hour_at(self, minute):
-        """Instantaneous delivery at `minute` in ng/h (floor): basal plus a running periodic
-        bolus spread over its duration."""
-        ng = self.rate_at(minute) * 1000 // 24
-        p = self.periodic_at(minute)
-        if p is not None:
-            ng += p[1] * 60000 // p[2]
-        return ng
-
-    def ug_per_hour_at(self, minute):
-        """ng_per_hour_at() in µg/h as a float, for display only."""
-        return self.ng_per_hour_at(minute) / 1000
-
-    def to_dict(self):
-        """The program as a plain dict of the documented format; parse(to_dict()) == self.
-        Only the overrides actually used are written back."""
-        d = {"drug": self.drug, "concentration_ug_per_ml": self.conc, "mode": self.mode}
-        if self.mode == "continuous":
-            d["rate_ug_per_day"] = self.steps[0][1]
-        elif self.mode == "flex":
-            d["steps"] = [{"start": hhmm(s), "rate_ug_per_day": r} for s, r in self.steps]
-        if self.mode != "stopped":
-            if self.min_rate:
-                d["min_rate_ug_per_day"] = self.min_rate
-            if self.periodic:
-                d["periodic_boluses"] = [{"time": hhmm(t), "dose_ug": dose, "duration_min": dur}
-                                         for t, dose, dur in self.periodic]
-            if self.patient is not None:
-                p = self.patient
-                d["patient_bolus"] = {"dose_ug": p[0], "duration_min": p[1],
-                                      "max_per_24h": p[2], "lockout_min": p[3]}
-        d["overrides"] = list(self.overrides_used)
-        return d
-
-
-def _nearer(best, event, minute):
-    # Distance forward in time from `minute` to the next occurrence of `event` (1..1440).
-    cand = event if event > minute else event + _DAY_MIN
-    return cand if cand < best else best
 
 
 def _overrides(d):
@@ -254,11 +123,8 @@ def _steps(d):
     out = []
     prev = -1
     for i in range(len(raw)):
-        where = "steps[%d]" % i
-        s = raw[i]
-        _keys(s, _STEP_KEYS, where)
-        start = parse_hhmm(_need(s, "start", where), where + ".start")
-        rate = _int(_need(s, "rate_ug_per_day", where), where + ".rate_ug_per_day", 0, 2 ** 29)
+        where, start = _timed_entry("steps", i, raw[i], _STEP_KEYS, "start")
+        rate = _field_int(raw[i], "rate_ug_per_day", where, 0, 2 ** 29)
         if i == 0 and start != 0:
             _bad("steps[0].start must be 00:00 so the profile covers the whole day, got %s"
                  % hhmm(start))
@@ -279,12 +145,9 @@ def _periodic(d):
              % (len(raw), _MAX_PERIODIC))
     out = []
     for i in range(len(raw)):
-        where = "periodic_boluses[%d]" % i
-        p = raw[i]
-        _keys(p, _PERIODIC_KEYS, where)
-        t = parse_hhmm(_need(p, "time", where), where + ".time")
-        dose = _int(_need(p, "dose_ug", where), where + ".dose_ug", 1, 2 ** 29)
-        dur = _int(_need(p, "duration_min", where), where + ".duration_min", 1, _MAX_BOLUS_MIN)
+        where, t = _timed_entry("periodic_boluses", i, raw[i], _PERIODIC_KEYS, "time")
+        dose = _field_int(raw[i], "dose_ug", where, 1, 2 ** 29)
+        dur = _field_int(raw[i], "duration_min", where, 1, _MAX_BOLUS_MIN)
         if out and t <= out[-1][0]:
             _bad("%s.time %s must be later than the previous periodic bolus (%s)"
                  % (where, hhmm(t), hhmm(out[-1][0])))
@@ -305,14 +168,14 @@ def _patient(d):
         return None
     where = "patient_bolus"
     _keys(p, _PATIENT_KEYS, where)
-    dose = _int(_need(p, "dose_ug", where), where + ".dose_ug", 1, 2 ** 29)
-    dur = _int(_need(p, "duration_min", where), where + ".duration_min", 1, _MAX_BOLUS_MIN)
-    n = _int(_need(p, "max_per_24h", where), where + ".max_per_24h", 1, _MAX_PER_24H)
-    lock = _int(_need(p, "lockout_min", where), where + ".lockout_min", 1, _MAX_LOCKOUT_MIN)
-    if lock < dur:
+    dose = _field_int(p, "dose_ug", where, 1, 2 ** 29)
+    dur = _field_int(p, "duration_min", where, 1, _MAX_BOLUS_MIN)
+    max_per_24h = _field_int(p, "max_per_24h", where, 1, _MAX_PER_24H)
+    lockout_min = _field_int(p, "lockout_min", where, 1, _MAX_LOCKOUT_MIN)
+    if lockout_min < dur:
         _bad("patient_bolus.lockout_min %d is shorter than its duration_min %d: boluses would "
-             "overlap" % (lock, dur))
-    return (dose, dur, n, lock)
+             "overlap" % (lockout_min, dur))
+    return (dose, dur, max_per_24h, lockout_min)
 
 
 class _Limits:
@@ -350,21 +213,21 @@ def parse(d, library):
     conc = _need(d, "concentration_ug_per_ml", "the program")
     if type(conc) is not int or conc not in entry["concs"]:
         raise Refusal("BAD_CONCENTRATION",
-                           "concentration_ug_per_ml %s is not allowed for %s (allowed: %s µg/mL)"
-                           % (_show(conc), drug, ", ".join([str(c) for c in entry["concs"]])))
+                      "concentration_ug_per_ml %s is not allowed for %s (allowed: %s µg/mL)"
+                      % (_show(conc), drug, ", ".join([str(c) for c in entry["concs"]])))
     mode = _need(d, "mode", "the program")
     if mode not in MODES:
         _bad("mode must be one of %s, got %s" % (", ".join(MODES), _show(mode)))
     overrides = _overrides(d)
 
-    if mode == "stopped":
+    if mode == MODE_STOPPED:
         for k in ("rate_ug_per_day", "steps", "min_rate_ug_per_day", "periodic_boluses",
                   "patient_bolus"):
             if k in d:
                 _bad("a stopped program takes no %s" % k)
         return Program(drug, conc, mode, ((0, 0),), (), 0, None, ())
 
-    if mode == "continuous":
+    if mode == MODE_CONTINUOUS:
         if "steps" in d:
             _bad("a continuous program takes rate_ug_per_day, not steps (use mode flex)")
         rate = _int(_need(d, "rate_ug_per_day", "a continuous program"), "rate_ug_per_day",
@@ -380,7 +243,7 @@ def parse(d, library):
 
     lim = _Limits(library, drug, overrides)
     for i in range(len(steps)):
-        what = "rate_ug_per_day" if mode == "continuous" else "steps[%d].rate_ug_per_day" % i
+        what = "rate_ug_per_day" if mode == MODE_CONTINUOUS else "steps[%d].rate_ug_per_day" % i
         lim.check("rate", steps[i][1], what)
     lim.check("rate", min_rate, "min_rate_ug_per_day")
     for i in range(len(periodic)):
@@ -396,16 +259,16 @@ def parse(d, library):
     worst = prog.worst_case_daily_ug()
     if worst > max24:
         raise Refusal("HARD_LIMIT",
-                           "worst-case daily dose %d µg (program %d µg + every patient bolus) "
-                           "exceeds the 24 h maximum of %d µg for %s"
-                           % (worst, prog.daily_total_ug(), max24, drug))
+                      "worst-case daily dose %d µg (program %d µg + every patient bolus) "
+                      "exceeds the 24 h maximum of %d µg for %s"
+                      % (worst, prog.daily_total_ug(), max24, drug))
     prog.overrides_used = lim.settle()
     return prog
 
 
 def continuous_dict(drug, conc, rate):
     """The program dict of a simple continuous program (feed it to parse)."""
-    return {"drug": drug, "concentration_ug_per_ml": conc, "mode": "continuous",
+    return {"drug": drug, "concentration_ug_per_ml": conc, "mode": MODE_CONTINUOUS,
             "rate_ug_per_day": rate}
 
 
@@ -418,4 +281,4 @@ def continuous(drug, conc, rate, library, overrides=()):
 
 def stopped(drug, conc, library):
     """A validated stopped Program: no delivery."""
-    return parse({"drug": drug, "concentration_ug_per_ml": conc, "mode": "stopped"}, library)
+    return parse({"drug": drug, "concentration_ug_per_ml": conc, "mode": MODE_STOPPED}, library)
