@@ -1,93 +1,20 @@
-# Alarm catalogue and alarm manager: which conditions the pump alarms on, how loud, whether
-# they latch or stop the motor, and the raise / clear / acknowledge / audio-pause state machine.
+# The alarm manager: the raise / clear / acknowledge / audio-pause state machine over the
+# catalogue of core/alarm_catalogue.py (which alarms exist, how loud, latching, motor stop).
 #
 # Pure core: no clock, no I/O. The caller passes uptime in whole seconds (`now_s`, an int) and
 # elapsed milliseconds to `tick`. `tick`, `highest`, `motor_blocked` and `audio_paused` do not
 # allocate, so they may run inside the control tick under micropython.heap_lock(). Everything
 # else may allocate (it builds lists, dicts and event records) and belongs to the slower paths.
-#
-# Priorities follow IEC 60601-1-8 (high, medium, low). The SynchroMed II's "critical" alarms
-# (two-tone) map to high; its "non-critical" ones (single tone) map to medium when the patient
-# will be harmed within days if nobody acts (low reservoir, battery ERI), and to low when they
-# are reminders (refill date). See docs/alarms.md for the reasoning per code.
 from core.base import const
+# The catalogue's public names are imported from here too (the app, the tests).
+from core.alarm_catalogue import (LOW, MEDIUM, HIGH, PRIORITY_NAMES, CATALOGUE, CODES,  # noqa: F401
+                                  ALARM_COUNT, ROW_CODE, ROW_PRIORITY, ROW_LATCHING,
+                                  ROW_STOPS_MOTOR, STOPPED_TOO_LONG_DEFAULT_S, MAX_PAUSE_MS,
+                                  EV_RAISE, EV_CLEAR, EV_ACK, EV_PAUSE, EV_RESUME, EVENT_NAMES,
+                                  index, info, catalogue, event_dict, snapshot_indexes)
 
-# Priority ranks: higher number = more urgent. Index into PRIORITY_NAMES for the IEC name.
-LOW = const(1)
-MEDIUM = const(2)
-HIGH = const(3)
-PRIORITY_NAMES = (None, "low", "medium", "high")
-
-# The one place every alarm is defined.
-# (code, priority, latching, stops_motor, stops_therapy)
-#   latching:      keeps sounding after its cause clears until someone acknowledges it. Chosen
-#                  where the cause can go away on its own (a blockage that frees itself, a
-#                  battery that recovers at rest) or is a one-off event (a reset), so a person
-#                  still learns that it happened.
-#   stops_motor:   while the cause persists the motor must not move (motor_blocked()).
-#   stops_therapy: the integrator also stops the running program; it needs a clinician to
-#                  restart therapy once the cause is gone.
-CATALOGUE = (
-    ("RESERVOIR_EMPTY", HIGH, False, True, False),
-    ("RESERVOIR_LOW", MEDIUM, False, False, False),
-    ("OCCLUSION", HIGH, True, True, False),
-    ("BATTERY_ERI", MEDIUM, True, False, False),
-    ("BATTERY_EOS", HIGH, True, True, True),
-    ("MEMORY_CRITICAL", HIGH, True, True, True),
-    ("MEMORY_ERROR", MEDIUM, True, False, False),
-    ("STOPPED_TOO_LONG", HIGH, False, False, False),
-    ("REFILL_DUE", LOW, False, False, False),
-    ("CLOCK_NOT_SET", MEDIUM, False, False, False),
-    # The dose engine itself refuses what would pass the 24 h maximum (SR-003); the alarm tells
-    # a person, it does not stop basal delivery below the limit.
-    ("DOSE_LIMIT_24H", MEDIUM, True, False, False),
-    # A one-off event: the app raises it at boot and clears it at once, so it shows "latched"
-    # until acknowledged. Therapy resumes after a sound boot (SR-014); an unsound state is held
-    # by SELF_TEST_FAILED / MEMORY_CRITICAL instead.
-    ("WATCHDOG_RESET", MEDIUM, True, False, False),
-    ("SELF_TEST_FAILED", HIGH, True, True, False),
-    ("AUTH_LOCKED", LOW, True, False, False),
-    ("ALARM_TEST", LOW, False, False, False),
-)
-CODES = tuple(c[0] for c in CATALOGUE)
-_N = len(CATALOGUE)
-
-# Default time a program may stay stopped before STOPPED_TOO_LONG (the integrator checks it).
-STOPPED_TOO_LONG_DEFAULT_S = const(48 * 3600)
-# Longest audio pause a single request may ask for (15 min). The protocol may restrict further.
-MAX_PAUSE_MS = const(900000)
 _MAX_INT = const(0x3FFFFFFF)  # largest Pico small int
 _EVENT_CAP = const(64)  # undrained events kept; older ones are dropped and counted
-
-# Event kinds (index into EVENT_NAMES).
-_EV_RAISE = const(0)
-_EV_CLEAR = const(1)
-_EV_ACK = const(2)
-_EV_PAUSE = const(3)
-_EV_RESUME = const(4)
-_EV_LOST = const(5)
-EVENT_NAMES = ("raise", "clear", "ack", "pause", "resume", "lost")
-
-
-def index(code):
-    """Catalogue index of `code`; ValueError naming the bad code and the valid ones."""
-    for i in range(_N):
-        if CATALOGUE[i][0] == code:
-            return i
-    raise ValueError("unknown alarm code %r (valid: %s)" % (code, ", ".join(CODES)))
-
-
-def info(code):
-    """Catalogue entry of `code` as a dict: code, priority, latching, stops_motor,
-    stops_therapy. ValueError for an unknown code."""
-    e = CATALOGUE[index(code)]
-    return {"code": e[0], "priority": PRIORITY_NAMES[e[1]], "latching": e[2],
-            "stops_motor": e[3], "stops_therapy": e[4]}
-
-
-def catalogue():
-    """Every alarm's catalogue entry (list of dicts, catalogue order)."""
-    return [info(c[0]) for c in CATALOGUE]
 
 
 def _check_now(now_s):
@@ -109,10 +36,10 @@ class AlarmManager:
     def __init__(self, history_len=32):
         if type(history_len) is not int or not 1 <= history_len <= 1000:
             raise ValueError("history_len must be an int 1..1000, got %r" % (history_len,))
-        self._listed = bytearray(_N)
-        self._cause = bytearray(_N)
-        self._acked = bytearray(_N)
-        self._since = [0] * _N
+        self._listed = bytearray(ALARM_COUNT)
+        self._cause = bytearray(ALARM_COUNT)
+        self._acked = bytearray(ALARM_COUNT)
+        self._since = [0] * ALARM_COUNT
         # History ring of event tuples (t, kind, code_index, ms), oldest overwritten.
         self._hist = [None] * history_len
         self._hist_next = 0
@@ -132,9 +59,9 @@ class AlarmManager:
         """IEC name of the most urgent alarm that is sounding or would sound if audio were not
         paused (state active or latched), or None. Acknowledged alarms do not count."""
         best = 0
-        for i in range(_N):
+        for i in range(ALARM_COUNT):
             if self._listed[i] and not self._acked[i]:
-                p = CATALOGUE[i][1]
+                p = CATALOGUE[i][ROW_PRIORITY]
                 if p > best:
                     best = p
         return PRIORITY_NAMES[best]
@@ -143,8 +70,8 @@ class AlarmManager:
         """True while the cause of any motor-stopping alarm persists (acknowledged or not).
         A latched alarm whose cause is gone does not hold the motor: the cause's owner decides
         when it is gone (e.g. an occlusion only clears after a successful retry)."""
-        for i in range(_N):
-            if self._cause[i] and CATALOGUE[i][3]:
+        for i in range(ALARM_COUNT):
+            if self._cause[i] and CATALOGUE[i][ROW_STOPS_MOTOR]:
                 return True
         return False
 
@@ -180,8 +107,8 @@ class AlarmManager:
             self._acked[i] = 0
             self._since[i] = now_s
         self._cause[i] = 1
-        self._log(now_s, _EV_RAISE, i, 0)
-        p = CATALOGUE[i][1]
+        self._log(now_s, EV_RAISE, i, 0)
+        p = CATALOGUE[i][ROW_PRIORITY]
         if self._pause_ms > 0 and not self._acked[i] and p > self._pause_level:
             self._end_pause(now_s)
         return True
@@ -196,9 +123,9 @@ class AlarmManager:
         if not self._cause[i]:
             return False
         self._cause[i] = 0
-        if self._acked[i] or not CATALOGUE[i][2]:
+        if self._acked[i] or not CATALOGUE[i][ROW_LATCHING]:
             self._remove(i)
-        self._log(now_s, _EV_CLEAR, i, 0)
+        self._log(now_s, EV_CLEAR, i, 0)
         return True
 
     def ack(self, code_or_all, now_s):
@@ -206,7 +133,7 @@ class AlarmManager:
         A latched alarm (cause gone) is removed; one whose cause persists goes silent but stays
         listed as "acknowledged". Already acknowledged or unlisted alarms are skipped."""
         if code_or_all == "all":
-            first, last = 0, _N
+            first, last = 0, ALARM_COUNT
         else:
             first = index(code_or_all)
             last = first + 1
@@ -220,8 +147,8 @@ class AlarmManager:
                 self._acked[i] = 1
             else:
                 self._remove(i)
-            self._log(now_s, _EV_ACK, i, 0)
-            done.append(CATALOGUE[i][0])
+            self._log(now_s, EV_ACK, i, 0)
+            done.append(CATALOGUE[i][ROW_CODE])
         return done
 
     def pause_audio(self, duration_ms, now_s):
@@ -232,13 +159,13 @@ class AlarmManager:
         _check_now(now_s)
         self._flush_expiry(now_s)
         best = 0
-        for i in range(_N):
-            if self._listed[i] and not self._acked[i] and CATALOGUE[i][1] > best:
-                best = CATALOGUE[i][1]
+        for i in range(ALARM_COUNT):
+            if self._listed[i] and not self._acked[i] and CATALOGUE[i][ROW_PRIORITY] > best:
+                best = CATALOGUE[i][ROW_PRIORITY]
         self._pause_ms = duration_ms
         self._pause_level = best
         self._pause_end_s = min(now_s + duration_ms // 1000, _MAX_INT)
-        self._log(now_s, _EV_PAUSE, -1, duration_ms)
+        self._log(now_s, EV_PAUSE, -1, duration_ms)
 
     def resume_audio(self, now_s):
         """End an audio pause early. Returns True if a pause was running."""
@@ -257,8 +184,8 @@ class AlarmManager:
         out = []
         for p in (HIGH, MEDIUM, LOW):
             rows = []
-            for i in range(_N):
-                if self._listed[i] and CATALOGUE[i][1] == p:
+            for i in range(ALARM_COUNT):
+                if self._listed[i] and CATALOGUE[i][ROW_PRIORITY] == p:
                     rows.append(i)
             rows.sort(key=lambda j: self._since[j])
             for i in rows:
@@ -268,7 +195,7 @@ class AlarmManager:
                     st = "acknowledged"
                 else:
                     st = "active"
-                out.append({"code": CATALOGUE[i][0], "priority": PRIORITY_NAMES[p],
+                out.append({"code": CATALOGUE[i][ROW_CODE], "priority": PRIORITY_NAMES[p],
                             "since": self._since[i], "state": st})
         return out
 
@@ -293,7 +220,7 @@ class AlarmManager:
                 cnt = n
         size = len(self._hist)
         start = (self._hist_next - cnt) % size
-        return [_event_dict(self._hist[(start + k) % size]) for k in range(cnt)]
+        return [event_dict(self._hist[(start + k) % size]) for k in range(cnt)]
 
     def drain_events(self):
         """Events since the last drain, oldest first, and forget them. Each is a dict
@@ -307,7 +234,7 @@ class AlarmManager:
             out.append({"t": t, "ev": "lost", "code": None, "ms": self._lost})
             self._lost = 0
         for e in self._events:
-            out.append(_event_dict(e))
+            out.append(event_dict(e))
         self._events = []
         return out
 
@@ -316,29 +243,15 @@ class AlarmManager:
     def snapshot(self):
         """Listed alarms as [code, cause, acked] lists (JSON-friendly) for the state file, so a
         latched alarm is not forgotten by a reset. Uptime (`since`) does not survive a reboot."""
-        return [[CATALOGUE[i][0], bool(self._cause[i]), bool(self._acked[i])]
-                for i in range(_N) if self._listed[i]]
+        return [[CATALOGUE[i][ROW_CODE], bool(self._cause[i]), bool(self._acked[i])]
+                for i in range(ALARM_COUNT) if self._listed[i]]
 
     def restore(self, rows, now_s):
         """Relist alarms from snapshot() after a boot, with since = now_s. All or nothing: a
         malformed row raises ValueError and nothing changes. Logs nothing (the app logs the
         boot); causes that still hold are re-raised by their owners anyway."""
         _check_now(now_s)
-        if not isinstance(rows, (list, tuple)):
-            raise ValueError("alarm snapshot must be a list of [code, cause, acked]")
-        idx = []
-        for r in rows:
-            if not isinstance(r, (list, tuple)) or len(r) != 3:
-                raise ValueError("alarm snapshot row must be [code, cause, acked], got %r" % (r,))
-            if type(r[1]) is not bool or type(r[2]) is not bool:
-                raise ValueError("alarm snapshot row %r: cause and acked must be booleans" % (r,))
-            i = index(r[0])
-            if not r[1] and (r[2] or not CATALOGUE[i][2]):
-                raise ValueError("alarm snapshot row %r: only a latching alarm may be listed "
-                                 "without its cause, and then unacknowledged" % (r,))
-            if i in idx:
-                raise ValueError("alarm snapshot lists %s twice" % r[0])
-            idx.append(i)
+        idx = snapshot_indexes(rows)
         for k in range(len(idx)):
             i = idx[k]
             self._listed[i] = 1
@@ -357,7 +270,7 @@ class AlarmManager:
     def _end_pause(self, now_s):
         self._pause_ms = 0
         self._pause_expired = False
-        self._log(now_s, _EV_RESUME, -1, 0)
+        self._log(now_s, EV_RESUME, -1, 0)
 
     def _flush_expiry(self, now_s=None):
         # tick() cannot allocate an event record, so it leaves a flag that is logged here, at
@@ -368,7 +281,7 @@ class AlarmManager:
             t = self._pause_end_s
             if now_s is not None and now_s < t:
                 t = now_s
-            self._log(t, _EV_RESUME, -1, 0)
+            self._log(t, EV_RESUME, -1, 0)
 
     def _log(self, t, kind, i, ms):
         e = (t, kind, i, ms)
@@ -380,8 +293,3 @@ class AlarmManager:
             self._events.pop(0)
             self._lost += 1
         self._events.append(e)
-
-
-def _event_dict(e):
-    return {"t": e[0], "ev": EVENT_NAMES[e[1]], "code": CATALOGUE[e[2]][0] if e[2] >= 0 else None,
-            "ms": e[3]}
