@@ -5,15 +5,8 @@
 # (its old records, the oldest in the log, are dropped). Segment order is recovered on open
 # from the first record of each file (sequence numbers only ever grow).
 #
-# Record (all little-endian), 20 + n bytes:
-#   0  u8   magic 0xE5
-#   1  u8   n, payload length, 1..MAX_PAYLOAD
-#   2  u32  seq (1, 2, 3, ...)
-#   6  u16  wall day since 2000-01-01, 0xFFFF = wall clock not set
-#   8  u32  wall ms of day
-#   12 u32  uptime in seconds since boot
-#   16 n    payload: compact JSON [type, data]
-#   16+n u32 CRC-32 of bytes 0 .. 16+n-1
+# Each record carries a sequence number, the wall clock, the uptime, [type, data] as JSON and
+# a CRC-32 (services/event_record.py has the layout).
 #
 # Each append is one open("ab")/write/close: littlefs commits the append at close, so a cut
 # leaves the file as before or with the whole record. Recovery does not rely on that alone:
@@ -26,53 +19,33 @@
 # 12 071 records of 80 bytes, i.e. 365 days of 30 events plus 3 alarms a day. See
 # docs/persistence.md for the arithmetic and measured write cost.
 import os
-import json
-import struct
 import errno
 from errno import ENOENT
-from binascii import crc32
 from core.base import const
-from services.storage import check_json
+# MAX_PAYLOAD and MAX_TYPE are imported from here by the tests.
+from services.event_record import (encode, RecordReader, OVERHEAD_BYTES,  # noqa: F401
+                                   RECORD_MAX_BYTES, MAX_PAYLOAD, MAX_TYPE)
 
 # errno has no ENOSPC on most ports (the Pico's included); littlefs there reports 28.
 ENOSPC = getattr(errno, "ENOSPC", 28)
 
-_MAGIC = const(0xE5)
-_HDR = const(16)
-_OVERHEAD = const(20)  # header + CRC
-MAX_PAYLOAD = const(200)
-MAX_TYPE = const(24)
-_NO_DAY = const(0xFFFF)
-_MS_PER_DAY = const(86400000)
-_UPTIME_MAX = const(0x3FFFFFFF)
-
 SEGMENT_BYTES = const(16368)
 SEGMENTS = const(60)
-
-
-def _valid_type(t):
-    if not isinstance(t, str) or not 0 < len(t) <= MAX_TYPE:
-        return False
-    for c in t:
-        if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "_" or c == "."):
-            return False
-    return True
 
 
 class EventLog:
     def __init__(self, root, segment_bytes=SEGMENT_BYTES, segments=SEGMENTS):
         if not isinstance(root, str) or not root:
             raise ValueError("EventLog root must be a non-empty path string, got %r" % (root,))
-        if not isinstance(segment_bytes, int) or segment_bytes < _OVERHEAD + MAX_PAYLOAD:
+        if not isinstance(segment_bytes, int) or segment_bytes < RECORD_MAX_BYTES:
             raise ValueError("segment_bytes must be an int >= %d, got %r"
-                             % (_OVERHEAD + MAX_PAYLOAD, segment_bytes))
+                             % (RECORD_MAX_BYTES, segment_bytes))
         if not isinstance(segments, int) or not 2 <= segments <= 999:
             raise ValueError("segments must be an int in 2..999, got %r" % (segments,))
         self.root = root.rstrip("/")
         self.segment_bytes = segment_bytes
         self.segments = segments
-        self._buf = bytearray(_OVERHEAD + MAX_PAYLOAD)  # scratch, allocated once
-        self._mv = memoryview(self._buf)
+        self._reader = RecordReader()
         self.writes = 0  # files written by this object
         # Damaged regions met while scanning (SR-035: reported, never returned as records).
         # A power cut cannot cause one (littlefs commits appends whole), so any count here
@@ -96,29 +69,11 @@ class EventLog:
                 return -1
             raise
 
-    def _scan(self, f, size, pos):
-        """Find the next CRC-good record at or after pos. Returns (pos, n) with the record
-        in self._buf, or (size, 0) if none. Skips damaged bytes one magic byte at a time."""
-        buf = self._buf
-        mv = self._mv
-        skipped = False
-        while pos + _OVERHEAD < size:
-            f.seek(pos)
-            got = f.readinto(mv[0:min(len(buf), size - pos)])
-            if buf[0] == _MAGIC:
-                n = buf[1]
-                if 0 < n <= MAX_PAYLOAD and _HDR + n + 4 <= got:
-                    if crc32(mv[0:_HDR + n]) == struct.unpack_from("<I", buf, _HDR + n)[0]:
-                        if skipped:
-                            self.corrupt += 1
-                        return pos, n
-            # resync: jump to the next magic byte in what was read, else past it all
-            skipped = True
-            k = buf.find(b"\xe5", 1, got)
-            pos += k if k > 0 else max(got, 1)
-        if skipped or pos < size:
-            self.corrupt += 1  # damaged bytes up to the end of the segment
-        return size, 0
+    def _find(self, f, size, pos):
+        # The next good record at or after pos, as RecordReader.find; damage met is counted.
+        pos, n, damaged = self._reader.find(f, size, pos)
+        self.corrupt += damaged
+        return pos, n
 
     def _recover(self):
         # first seq of each slot (0 = empty/unusable), head = slot with the largest
@@ -131,14 +86,14 @@ class EventLog:
                     continue
                 f = open(self._path(s), "rb")
                 try:
-                    p, n = self._scan(f, size, 0)
+                    p, n = self._find(f, size, 0)
                 finally:
                     f.close()
             except OSError:
                 self.corrupt += 1  # unreadable segment: skipped, never fatal
                 continue
             if n:
-                seq = struct.unpack_from("<I", self._buf, 2)[0]
+                seq = self._reader.seq()
                 self._first[s] = seq
                 if head < 0 or seq > self._first[head]:
                     head = s
@@ -156,13 +111,13 @@ class EventLog:
             f = open(self._path(head), "rb")
             try:
                 while True:
-                    p, n = self._scan(f, size, pos)
+                    p, n = self._find(f, size, pos)
                     if not n:
                         break
-                    seq = struct.unpack_from("<I", self._buf, 2)[0]
+                    seq = self._reader.seq()
                     if seq > last:
                         last = seq
-                    pos = p + _OVERHEAD + n
+                    pos = p + OVERHEAD_BYTES + n
                     good_end = pos
             finally:
                 f.close()
@@ -192,29 +147,8 @@ class EventLog:
         type: str of 1..24 chars [a-z0-9_.]; data: small JSON-able value (ints |x| < 2**30);
         wall: (day since 2000-01-01, ms of day) or None; uptime: int seconds since boot.
         ValueError for bad input (nothing written); OSError if the flash fails."""
-        if not _valid_type(type):
-            raise ValueError("event type must be 1..%d chars of a-z 0-9 _ ., got %r" % (MAX_TYPE, type))
-        check_json(data, "event data")
-        if wall is None:
-            day, ms = _NO_DAY, 0
-        else:
-            if not isinstance(wall, (tuple, list)) or len(wall) != 2:
-                raise ValueError("wall must be (day, ms_of_day) or None, got %r" % (wall,))
-            day, ms = wall
-            if (not isinstance(day, int) or isinstance(day, bool) or not 0 <= day < _NO_DAY
-                    or not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms < _MS_PER_DAY):
-                raise ValueError("wall must be (day 0..65534, ms 0..86399999), got %r" % (wall,))
-        if not isinstance(uptime, int) or isinstance(uptime, bool) or not 0 <= uptime <= _UPTIME_MAX:
-            raise ValueError("uptime must be int seconds in 0..2**30-1, got %r" % (uptime,))
-        payload = json.dumps([type, data], separators=(",", ":")).encode()
-        n = len(payload)
-        if n > MAX_PAYLOAD:
-            raise ValueError("event %s is %d bytes of JSON, limit %d" % (type, n, MAX_PAYLOAD))
         seq = self._next
-        rec = bytearray(_OVERHEAD + n)
-        struct.pack_into("<BBIHII", rec, 0, _MAGIC, n, seq, day, ms, uptime)
-        rec[_HDR:_HDR + n] = payload
-        struct.pack_into("<I", rec, _HDR + n, crc32(memoryview(rec)[0:_HDR + n]))
+        rec = encode(seq, type, data, wall, uptime)
         tries = self.segments
         while True:
             try:
@@ -276,7 +210,6 @@ class EventLog:
         budget = max_bytes if max_bytes > 0 else 1 << 30
         order = [s for s in range(self.segments) if self._first[s]]
         order.sort(key=lambda s: self._first[s])
-        buf = self._buf
         for i in range(len(order)):
             s = order[i]
             # skip a whole segment when the next one starts at or before since_seq + 1
@@ -293,20 +226,17 @@ class EventLog:
             try:
                 pos = 0
                 while len(out) < max_n and budget > 0:
-                    p, n = self._scan(f, size, pos)
+                    p, n = self._find(f, size, pos)
                     if not n:
                         break
-                    pos = p + _OVERHEAD + n
-                    seq, day, ms, up = struct.unpack_from("<IHII", buf, 2)
-                    if seq <= since_seq:
+                    pos = p + OVERHEAD_BYTES + n
+                    if self._reader.seq() <= since_seq:
                         continue
-                    try:
-                        t, d = json.loads(bytes(self._mv[_HDR:_HDR + n]))
-                    except ValueError:
-                        continue  # CRC-good but unparsable: cannot happen unless written so
-                    out.append({"seq": seq, "wall": None if day == _NO_DAY else [day, ms],
-                                "uptime": up, "type": t, "data": d})
-                    budget -= n + _OVERHEAD
+                    rec = self._reader.entry(n)
+                    if rec is None:
+                        continue
+                    out.append(rec)
+                    budget -= n + OVERHEAD_BYTES
             except OSError:
                 self.corrupt += 1  # unreadable from here on: return what was read
             finally:
