@@ -1,11 +1,6 @@
 # Virtual bench flash: a littlefs block device held in RAM, optionally backed by an image
 # file, with wear counters and power-cut injection.
-#
-# It speaks MicroPython's extended block device protocol (readblocks/writeblocks with an
-# offset, ioctl 6 = erase), which is what littlefs (vfs.VfsLfs2) drives on the Pico too.
-# Geometry defaults to the Pico's: 4096-byte erase blocks, 352 of them (1408 KiB), and the
-# filesystem is made with progsize=256 like ports/rp2 does, so write sizes and inline-file
-# limits match the board.
+# (What it shares with the bench's file-backed device, FileBlockDev, is boards/sim/flashfile.py.)
 #
 # Power cuts: `fail_at(n)` arms a cut at the n-th flash operation from now. Operations are
 # programs (writeblocks) and erases (ioctl 6), counted together because real flash can lose
@@ -23,37 +18,16 @@
 # in the code that was cut turns the PowerCut into an OSError anyway. Reporting an I/O error
 # lets littlefs take its own error path: the file is marked failed and closes without
 # writing, so nothing stale is left behind.
-import vfs
-from array import array
-
 from micropython import const
 
-_IOCTL_INIT = const(1)
-_IOCTL_DEINIT = const(2)
-_IOCTL_SYNC = const(3)
-_IOCTL_BLOCK_COUNT = const(4)
-_IOCTL_BLOCK_SIZE = const(5)
-_IOCTL_ERASE = const(6)
+# mount_lfs, PROGSIZE and FileBlockDev are imported from here by the tests.
+from sim.flashfile import FlashStats, answer_ioctl, mount_lfs, PROGSIZE, FileBlockDev  # noqa: F401
 
 _EIO = const(-5)  # what a block device returns to littlefs for an I/O error
-PROGSIZE = const(256)  # the RP2040 flash page; ports/rp2 formats littlefs with it
 
 
 class PowerCut(BaseException):
     """Power was lost. A BaseException so that firmware `except Exception` cannot eat it."""
-
-
-class _Stats:
-    # Shared by every power-on of one image, so totals survive reboot().
-    def __init__(self, block_count):
-        self.erase_counts = array("I", bytes(4 * block_count))  # per block: wear levelling
-        self.ops = 0  # programs + erases
-        self.writes = 0
-        self.bytes_written = 0
-        self.blocks_erased = 0
-        self.bytes_read = 0
-        self.cuts = 0
-        self.torn = 0
 
 
 class BlockDev:
@@ -74,7 +48,7 @@ class BlockDev:
             # bytearray(n) then fill: bytearray(b"\xff" * n) would need twice the heap.
             self._buf = bytearray(n)
             self._file = None
-            self.stats = _Stats(block_count)
+            self.stats = FlashStats(block_count)
             if path is not None:
                 self._open_image(path, n)
             else:
@@ -206,7 +180,7 @@ class BlockDev:
             offset = 0
             nblk = (len(buf) + self.block_size - 1) // self.block_size
             for i in range(nblk):
-                self._erase(block + i)
+                self.erase_block(block + i)
         addr = block * self.block_size + offset
         n = len(buf)
         if block < 0 or addr + n > len(self._buf):
@@ -227,7 +201,7 @@ class BlockDev:
         st.writes += 1
         st.bytes_written += n
 
-    def _erase(self, block):
+    def erase_block(self, block):
         if block < 0 or block >= self.block_count:
             raise OSError(5)
         addr = block * self.block_size
@@ -246,87 +220,4 @@ class BlockDev:
         self.stats.erase_counts[block] += 1
 
     def ioctl(self, op, arg):
-        if op == _IOCTL_BLOCK_COUNT:
-            return self.block_count
-        if op == _IOCTL_BLOCK_SIZE:
-            return self.block_size
-        if op == _IOCTL_ERASE:
-            return self._erase(arg) or 0
-        if op in (_IOCTL_INIT, _IOCTL_DEINIT, _IOCTL_SYNC):
-            return 0
-        return None
-
-
-def mount_lfs(bdev, mountpoint):
-    """Mount bdev's littlefs at mountpoint, formatting it first when it holds no mountable
-    filesystem (blank or unformattable). Anything already mounted there is unmounted.
-    Returns True if it formatted (the caller should log that: all stored data is gone)."""
-    try:
-        vfs.umount(mountpoint)
-    except OSError:
-        pass
-    formatted = False
-    try:
-        fs = vfs.VfsLfs2(bdev, progsize=PROGSIZE)
-    except OSError:
-        vfs.VfsLfs2.mkfs(bdev, progsize=PROGSIZE)
-        fs = vfs.VfsLfs2(bdev, progsize=PROGSIZE)
-        formatted = True
-    vfs.mount(fs, mountpoint)
-    return formatted
-
-
-class FileBlockDev:
-    """The bench's flash: the same littlefs block protocol, kept in a file and never in RAM
-    (the bench runs at a Pico's heap size, and a 1.4 MB copy would not fit). Counts bytes
-    written and blocks erased for the flash-wear figures."""
-
-    def __init__(self, path, block_size=4096, block_count=352):
-        self.block_size = block_size
-        self.block_count = block_count
-        n = block_size * block_count
-        try:
-            f = open(path, "r+b")
-            f.seek(0, 2)
-            size = f.tell()
-        except OSError:
-            f = open(path, "w+b")
-            size = 0
-        if size == 0:
-            ff = b"\xff" * block_size
-            for _ in range(block_count):
-                f.write(ff)
-            f.flush()
-        elif size != n:
-            f.close()
-            raise ValueError("flash image %s holds %d bytes, expected %d" % (path, size, n))
-        self._f = f
-        self._ff = b"\xff" * block_size
-        self.stats = _Stats(block_count)
-
-    def readblocks(self, block, buf, offset=0):
-        self._f.seek(block * self.block_size + offset)
-        self._f.readinto(buf)
-        self.stats.bytes_read += len(buf)
-
-    def writeblocks(self, block, buf, offset=None):
-        if offset is None:
-            offset = 0
-            for i in range((len(buf) + self.block_size - 1) // self.block_size):
-                self._erase(block + i)
-        self._f.seek(block * self.block_size + offset)
-        self._f.write(buf)
-        self._f.flush()  # a killed bench keeps every completed flash operation
-        self.stats.writes += 1
-        self.stats.bytes_written += len(buf)
-
-    def _erase(self, block):
-        if block < 0 or block >= self.block_count:
-            raise OSError(5)
-        self._f.seek(block * self.block_size)
-        self._f.write(self._ff)
-        self._f.flush()
-        self.stats.blocks_erased += 1
-        self.stats.erase_counts[block] += 1
-
-    ioctl = BlockDev.ioctl  # the same protocol answers; _erase differs
+        return answer_ioctl(self, op, arg)

@@ -58,7 +58,7 @@ def _storage(o, board):
     """Mount the bench's flash image (littlefs, Pico geometry) and provision it once."""
     if not o["flash"]:
         return
-    from sim.blockdev import FileBlockDev, mount_lfs
+    from sim.flashfile import FileBlockDev, mount_lfs
     bdev = FileBlockDev(o["flash"])
     probe = bytearray(bdev.block_size)
     bdev.readblocks(0, probe)

@@ -292,7 +292,7 @@ def make_board(root, lfs):
     b = SimBoard(lockstep=True, device_id=_DEVICE, port=MemPort())
     b.clock.set_wall(9600, 8 * _HOUR)
     if lfs:
-        from sim.blockdev import FileBlockDev, mount_lfs
+        from sim.flashfile import FileBlockDev, mount_lfs
         b.flash = FileBlockDev(root + "/flash.img")
         mount_lfs(b.flash, "/data")
         b.storage_root = "/data"
@@ -309,7 +309,7 @@ async def run(root, lfs=False):
     m0 = await measure()  # interpreter, asyncio and this rig
     import sim.board  # noqa: F401
     if lfs:
-        import sim.blockdev  # noqa: F401
+        import sim.flashfile  # noqa: F401
     m1 = await measure()  # + the sim board's modules
     from services import link
     from services.hmac_sha256 import hmac_sha256_hex
