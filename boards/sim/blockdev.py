@@ -35,7 +35,7 @@ class BlockDev:
         if _share is not None:
             # A power-on of an existing image (see reboot()).
             self.block_size, self.block_count, self._buf, self._file, self.stats = _share
-            self._ff = memoryview(b"\xff" * self.block_size)
+            self._erased_block = memoryview(b"\xff" * self.block_size)
         else:
             if block_size < 128 or block_size & (block_size - 1):
                 raise ValueError("block_size must be a power of two >= 128, got %r" % (block_size,))
@@ -43,7 +43,7 @@ class BlockDev:
                 raise ValueError("block_count must be >= 8, got %r" % (block_count,))
             self.block_size = block_size
             self.block_count = block_count
-            self._ff = memoryview(b"\xff" * block_size)
+            self._erased_block = memoryview(b"\xff" * block_size)
             n = block_size * block_count
             # bytearray(n) then fill: bytearray(b"\xff" * n) would need twice the heap.
             self._buf = bytearray(n)
@@ -76,7 +76,7 @@ class BlockDev:
             f.write(self._buf)
         self._file = f
 
-    def _through(self, addr, n):
+    def _write_through(self, addr, n):
         # Write-through so a killed bench process keeps every completed flash operation.
         f = self._file
         if f is not None:
@@ -86,7 +86,7 @@ class BlockDev:
 
     def _fill(self, addr, n):
         # Erased flash reads 0xFF. Fill a block at a time from one constant (no byte loop).
-        ff = self._ff
+        ff = self._erased_block
         bs = self.block_size
         mv = memoryview(self._buf)
         end = addr + n
@@ -134,7 +134,7 @@ class BlockDev:
         if len(data) != len(self._buf):
             raise ValueError("image size %d != device size %d" % (len(data), len(self._buf)))
         self._mv[:] = data
-        self._through(0, len(self._buf))
+        self._write_through(0, len(self._buf))
 
     def run(self, fn, *args, **kw):
         """Call fn(*args, **kw) and return its result; raise PowerCut if the power was cut
@@ -192,11 +192,11 @@ class BlockDev:
             if self._fail_torn:
                 h = n // 2
                 self._mv[addr:addr + h] = buf[:h]
-                self._through(addr, h)
+                self._write_through(addr, h)
                 self.stats.bytes_written += h
             return self._cut()
         self._mv[addr:addr + n] = buf
-        self._through(addr, n)
+        self._write_through(addr, n)
         st = self.stats
         st.writes += 1
         st.bytes_written += n
@@ -212,10 +212,10 @@ class BlockDev:
         if fail:
             if self._fail_torn:
                 self._fill(addr, n // 2)
-                self._through(addr, n // 2)
+                self._write_through(addr, n // 2)
             return self._cut()
         self._fill(addr, n)
-        self._through(addr, n)
+        self._write_through(addr, n)
         self.stats.blocks_erased += 1
         self.stats.erase_counts[block] += 1
 

@@ -96,7 +96,7 @@ class FileBlockDev:
             f.close()
             raise ValueError("flash image %s holds %d bytes, expected %d" % (path, size, n))
         self._f = f
-        self._ff = b"\xff" * block_size
+        self._erased_block = b"\xff" * block_size
         self.stats = FlashStats(block_count)
 
     def readblocks(self, block, buf, offset=0):
@@ -119,7 +119,7 @@ class FileBlockDev:
         if block < 0 or block >= self.block_count:
             raise OSError(5)
         self._f.seek(block * self.block_size)
-        self._f.write(self._ff)
+        self._f.write(self._erased_block)
         self._f.flush()
         self.stats.blocks_erased += 1
         self.stats.erase_counts[block] += 1

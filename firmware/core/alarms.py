@@ -39,16 +39,16 @@ class AlarmManager:
         self._listed = bytearray(ALARM_COUNT)
         self._cause = bytearray(ALARM_COUNT)
         self._acked = bytearray(ALARM_COUNT)
-        self._since = [0] * ALARM_COUNT
+        self._since_s = [0] * ALARM_COUNT
         # History ring of event tuples (t, kind, code_index, ms), oldest overwritten.
-        self._hist = [None] * history_len
-        self._hist_next = 0
-        self._hist_count = 0
+        self._history = [None] * history_len
+        self._history_next = 0
+        self._history_count = 0
         self._events = []
-        self._lost = 0
+        self._events_lost = 0
         # Audio pause. _pause_level: loudest priority sounding when the pause began; a new alarm
         # above it ends the pause at once (a worse problem must be heard).
-        self._pause_ms = 0
+        self._pause_left_ms = 0
         self._pause_level = 0
         self._pause_end_s = 0
         self._pause_expired = False  # set by tick (no allocation); logged at the next call
@@ -76,21 +76,21 @@ class AlarmManager:
         return False
 
     def audio_paused(self):
-        return self._pause_ms > 0
+        return self._pause_left_ms > 0
 
     def pause_remaining_ms(self):
-        return self._pause_ms
+        return self._pause_left_ms
 
     def tick(self, dt_ms):
         """Advance the audio pause timer by dt_ms (int >= 0). Allocation-free."""
         if type(dt_ms) is not int or dt_ms < 0 or dt_ms > _MAX_INT:
             raise ValueError("dt_ms must be an int 0..%d" % _MAX_INT)
-        if self._pause_ms > 0:
-            if dt_ms >= self._pause_ms:
-                self._pause_ms = 0
+        if self._pause_left_ms > 0:
+            if dt_ms >= self._pause_left_ms:
+                self._pause_left_ms = 0
                 self._pause_expired = True
             else:
-                self._pause_ms -= dt_ms
+                self._pause_left_ms -= dt_ms
 
     # ---- commands ----
 
@@ -105,11 +105,11 @@ class AlarmManager:
         if not self._listed[i]:
             self._listed[i] = 1
             self._acked[i] = 0
-            self._since[i] = now_s
+            self._since_s[i] = now_s
         self._cause[i] = 1
         self._log(now_s, EV_RAISE, i, 0)
         p = CATALOGUE[i][ROW_PRIORITY]
-        if self._pause_ms > 0 and not self._acked[i] and p > self._pause_level:
+        if self._pause_left_ms > 0 and not self._acked[i] and p > self._pause_level:
             self._end_pause(now_s)
         return True
 
@@ -162,7 +162,7 @@ class AlarmManager:
         for i in range(ALARM_COUNT):
             if self._listed[i] and not self._acked[i] and CATALOGUE[i][ROW_PRIORITY] > best:
                 best = CATALOGUE[i][ROW_PRIORITY]
-        self._pause_ms = duration_ms
+        self._pause_left_ms = duration_ms
         self._pause_level = best
         self._pause_end_s = min(now_s + duration_ms // 1000, _MAX_INT)
         self._log(now_s, EV_PAUSE, -1, duration_ms)
@@ -171,7 +171,7 @@ class AlarmManager:
         """End an audio pause early. Returns True if a pause was running."""
         _check_now(now_s)
         self._flush_expiry(now_s)
-        if self._pause_ms <= 0:
+        if self._pause_left_ms <= 0:
             return False
         self._end_pause(now_s)
         return True
@@ -187,7 +187,7 @@ class AlarmManager:
             for i in range(ALARM_COUNT):
                 if self._listed[i] and CATALOGUE[i][ROW_PRIORITY] == p:
                     rows.append(i)
-            rows.sort(key=lambda j: self._since[j])
+            rows.sort(key=lambda j: self._since_s[j])
             for i in rows:
                 if not self._cause[i]:
                     st = "latched"
@@ -196,7 +196,7 @@ class AlarmManager:
                 else:
                     st = "active"
                 out.append({"code": CATALOGUE[i][ROW_CODE], "priority": PRIORITY_NAMES[p],
-                            "since": self._since[i], "state": st})
+                            "since": self._since_s[i], "state": st})
         return out
 
     def state(self, code):
@@ -212,15 +212,15 @@ class AlarmManager:
         """The last n events kept in RAM (all kept if n is None), oldest first, as event dicts
         (see drain_events)."""
         self._flush_expiry()
-        cnt = self._hist_count
+        cnt = self._history_count
         if n is not None:
             if type(n) is not int or n < 0:
                 raise ValueError("history count must be an int >= 0, got %r" % (n,))
             if n < cnt:
                 cnt = n
-        size = len(self._hist)
-        start = (self._hist_next - cnt) % size
-        return [event_dict(self._hist[(start + k) % size]) for k in range(cnt)]
+        size = len(self._history)
+        start = (self._history_next - cnt) % size
+        return [event_dict(self._history[(start + k) % size]) for k in range(cnt)]
 
     def drain_events(self):
         """Events since the last drain, oldest first, and forget them. Each is a dict
@@ -229,10 +229,10 @@ class AlarmManager:
         "resume" is the end of an audio pause (its t is when the pause was due to end)."""
         self._flush_expiry()
         out = []
-        if self._lost:
+        if self._events_lost:
             t = self._events[0][0] if self._events else 0
-            out.append({"t": t, "ev": "lost", "code": None, "ms": self._lost})
-            self._lost = 0
+            out.append({"t": t, "ev": "lost", "code": None, "ms": self._events_lost})
+            self._events_lost = 0
         for e in self._events:
             out.append(event_dict(e))
         self._events = []
@@ -257,7 +257,7 @@ class AlarmManager:
             self._listed[i] = 1
             self._cause[i] = 1 if rows[k][1] else 0
             self._acked[i] = 1 if rows[k][2] else 0
-            self._since[i] = now_s
+            self._since_s[i] = now_s
 
     # ---- internals ----
 
@@ -265,10 +265,10 @@ class AlarmManager:
         self._listed[i] = 0
         self._cause[i] = 0
         self._acked[i] = 0
-        self._since[i] = 0
+        self._since_s[i] = 0
 
     def _end_pause(self, now_s):
-        self._pause_ms = 0
+        self._pause_left_ms = 0
         self._pause_expired = False
         self._log(now_s, EV_RESUME, -1, 0)
 
@@ -285,11 +285,11 @@ class AlarmManager:
 
     def _log(self, t, kind, i, ms):
         e = (t, kind, i, ms)
-        self._hist[self._hist_next] = e
-        self._hist_next = (self._hist_next + 1) % len(self._hist)
-        if self._hist_count < len(self._hist):
-            self._hist_count += 1
+        self._history[self._history_next] = e
+        self._history_next = (self._history_next + 1) % len(self._history)
+        if self._history_count < len(self._history):
+            self._history_count += 1
         if len(self._events) >= _EVENT_CAP:
             self._events.pop(0)
-            self._lost += 1
+            self._events_lost += 1
         self._events.append(e)

@@ -77,7 +77,7 @@ class EventLog:
 
     def _recover(self):
         # first seq of each slot (0 = empty/unusable), head = slot with the largest
-        self._first = [0] * self.segments
+        self._first_seq = [0] * self.segments
         head = -1
         for s in range(self.segments):
             try:
@@ -94,8 +94,8 @@ class EventLog:
                 continue
             if n:
                 seq = self._reader.seq()
-                self._first[s] = seq
-                if head < 0 or seq > self._first[head]:
+                self._first_seq[s] = seq
+                if head < 0 or seq > self._first_seq[head]:
                     head = s
         self._head = head
         self._next = 1
@@ -106,7 +106,7 @@ class EventLog:
         size = self._size(head)
         pos = 0
         good_end = 0
-        last = self._first[head]
+        last = self._first_seq[head]
         try:
             f = open(self._path(head), "rb")
             try:
@@ -137,7 +137,7 @@ class EventLog:
     def first_seq(self):
         """Sequence number of the oldest record still kept, 0 if the log is empty."""
         m = 0
-        for s in self._first:
+        for s in self._first_seq:
             if s and (m == 0 or s < m):
                 m = s
         return m
@@ -181,7 +181,7 @@ class EventLog:
         finally:
             f.close()
         self.writes += 1
-        self._first[slot] = seq
+        self._first_seq[slot] = seq
         self._head = slot
         self._head_size = len(rec)
         self._tail_bad = False
@@ -189,12 +189,12 @@ class EventLog:
     def _drop_oldest(self):
         old = -1
         for s in range(self.segments):
-            if s != self._head and self._first[s] and (old < 0 or self._first[s] < self._first[old]):
+            if s != self._head and self._first_seq[s] and (old < 0 or self._first_seq[s] < self._first_seq[old]):
                 old = s
         if old < 0:
             return False
         os.remove(self._path(old))
-        self._first[old] = 0
+        self._first_seq[old] = 0
         return True
 
     def read(self, since_seq=0, max_n=50, max_bytes=0):
@@ -208,12 +208,12 @@ class EventLog:
             raise ValueError("max_n must be an int in 1..1000, got %r" % (max_n,))
         out = []
         budget = max_bytes if max_bytes > 0 else 1 << 30
-        order = [s for s in range(self.segments) if self._first[s]]
-        order.sort(key=lambda s: self._first[s])
+        order = [s for s in range(self.segments) if self._first_seq[s]]
+        order.sort(key=lambda s: self._first_seq[s])
         for i in range(len(order)):
             s = order[i]
             # skip a whole segment when the next one starts at or before since_seq + 1
-            if i + 1 < len(order) and self._first[order[i + 1]] <= since_seq + 1:
+            if i + 1 < len(order) and self._first_seq[order[i + 1]] <= since_seq + 1:
                 continue
             try:
                 size = self._size(s)

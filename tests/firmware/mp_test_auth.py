@@ -1,4 +1,5 @@
-# services/auth.py on the real interpreter, on littlefs in RAM (the Pico's filesystem):
+# services/auth.py (and auth_roles.py, auth_store.py) on the real interpreter, on littlefs in RAM
+# (the Pico's filesystem):
 # every refusal code, counters across a reboot (a re-created Auth), lockout window and expiry
 # driven by now_ms, the role table, provisioning rules, and power cuts during a counter save.
 import json

@@ -235,7 +235,7 @@ def test_cut_at_every_op_of_an_append_that_starts_a_new_segment():
     # record must start the next segment
     def setup(st, log, hist):
         ctx = _log_setup(22)(st, log, hist)
-        eq(len(log._first) - log._first.count(0), 1)
+        eq(len(log._first_seq) - log._first_seq.count(0), 1)
         eq(log._head_size + 46 > SEG, True)
         return ctx
     c = _count(_campaign(setup, _log_op, _log_check))

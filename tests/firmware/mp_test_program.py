@@ -1,4 +1,5 @@
-# Program model and validation on the real MicroPython interpreter (core/program.py).
+# Program model and validation on the real MicroPython interpreter (core/program_model.py,
+# core/program.py).
 import json
 from mptest import req, eq, raises
 from core import druglib
