@@ -16,7 +16,7 @@ except ImportError:  # pragma: no cover - Windows
 from . import frames
 from .errors import DeviceError, LinkFailed, LinkLost, NoReply, PortUnavailable, PumpctlError, RequestTooLarge
 
-# Commands anyone may send without a MAC (the device's table is firmware/services/auth.py;
+# Commands anyone may send without a MAC (the device's table is firmware/services/auth_roles.py;
 # this copy only decides what the host signs: the device decides what it accepts).
 UNSIGNED = frozenset({"hello", "identify", "status", "alarms", "drugs"})
 
