@@ -1,28 +1,32 @@
-# The pump's therapy state machine: program, dose sources, reservoir and counters.
-#
+# The pump's therapy state machine: program, run state, and the control tick that orchestrates
+# its parts (each in its own core module, each saving its own state):
+#   clock (uptime, wall clock, stopped time), engine (dose integrators and step conversion),
+#   bolus (the bolus source and the periodic schedule), volume_run (priming, calibration runs),
+#   catheter (dead volume), bridge (a concentration change), reservoir (volume, refill,
+#   forecast), rolling (the 24 h dose window), patient (the patient bolus gate).
 # Pure: it is told elapsed time (`tick(dt_ms)`) and returns the steps to move; the app moves
 # the motor. Everything a tick touches is preallocated, so the tick runs under heap_lock().
+# Longer than 300 lines: the tick and the methods that change what it runs (start, stop, a
+# bolus, a run) share the run state and read best side by side; every job they delegate is in
+# a module of its own.
 from core.base import const, Refusal
 
-from core.engine import RateIntegrator, StepConverter, Counter, UNITS_PER_Q, Q_PER_NG, Q_PER_UG
+from core.engine import RateIntegrator, StepConverter, Counter, UNITS_PER_Q, Q_PER_UG
 from core.reservoir import Reservoir
 from core.rolling import Rolling24
 from core.patient import PatientGate, DELIVERED
+from core.clock import PumpClock, StoppedTime, DAY_MS
+from core.bolus import Bolus, PeriodicSchedule
+from core.volume_run import VolumeRun
+from core.catheter import Catheter, check_catheter, dead_volume_nl, steps_for_nl
+from core.bridge import ConcentrationBridge
+from core.limits import (MAX_BOLUS_UG, MIN_PL_PER_STEP, MAX_PL_PER_STEP,  # noqa: F401 (re-exported)
+                         check_bolus_size, check_calibration, check_prime_duration, check_stopped_alarm_h)
 
-_DAY_MS = const(86_400_000)
 _MIN_MS = const(60_000)
 _MAX_WAKE_MS = const(3_600_000)
-_EXACT_Q = const(500_000)  # below this many quanta left, bolus end times are computed exactly
-MAX_BOLUS_UG = const(600)
-_MAX_BOLUS_MIN = const(1440)
-MIN_PL_PER_STEP = const(100)  # calibration range: the tick's products stay small within it
-MAX_PL_PER_STEP = const(1_000_000)
-_MAX_PRIME_MIN = const(240)
-_MAX_TUBING_NL = const(2_000_000)
-_MAX_CATHETER_CM = const(500)
-_MAX_CATHETER_NL_PER_CM = const(50_000)
-_DAY_LIMIT = const(1 << 20)  # wall-clock days since 2000-01-01 stay below this (2870 years)
 _WINDOW_SEG_MS = const(900_000)  # keeps a bolus's quanta (1.6e6 per µg) below 2**30
+_DEFAULT_STOPPED_ALARM_S = const(48 * 3600)
 
 # Conditions found inside the tick, raised as alarms by the app (raising may allocate).
 FLAG_EMPTY = const(1)
@@ -36,36 +40,16 @@ FLAG_BRIDGE_DONE = const(128)
 FLAG_PRIME_DONE = const(256)  # a priming bolus moved its volume
 FLAG_CALIBRATION_RUN_DONE = const(512)  # a calibration run moved its volume
 
-_DEFAULT_STOPPED_ALARM_S = const(48 * 3600)
-# Refill mismatch thresholds by pump model (DOMAIN.md: about 1 mL for 20 mL, 2 mL for 40 mL).
-_MISMATCH_UL = {10: 500, 20: 1000, 40: 2000}
-
 STOPPED = "stopped"
 RUNNING = "running"
 
 
-# The ranges of what a programmer may ask, checked here and nowhere else: the command layer
-# only decodes and types, and calls these first where a range must be refused before anything
-# else is asked (the drug library's limits, the distance from the last calibration).
-def check_bolus_size(dose_ug, duration_min):
-    """Refuse a bolus dose or duration outside what the pump delivers; changes nothing."""
-    if type(dose_ug) is not int or dose_ug <= 0 or dose_ug > MAX_BOLUS_UG:
-        raise Refusal("RANGE", "a bolus dose must be 1..%d µg, not %r" % (MAX_BOLUS_UG, dose_ug))
-    if type(duration_min) is not int or duration_min < 1 or duration_min > _MAX_BOLUS_MIN:
-        raise Refusal("RANGE", "a bolus duration must be 1..%d minutes, not %r" % (_MAX_BOLUS_MIN, duration_min))
-
-
-def check_calibration(pl_per_step):
-    """Refuse a volume per step outside the range the engine's arithmetic is proven for."""
-    if type(pl_per_step) is not int or pl_per_step < MIN_PL_PER_STEP or pl_per_step > MAX_PL_PER_STEP:
-        raise Refusal("RANGE", "calibration must be %d..%d pL per step, not %r"
-                      % (MIN_PL_PER_STEP, MAX_PL_PER_STEP, pl_per_step))
-
-
-def check_prime_duration(duration_min):
-    """Refuse a priming duration the volume integrator is not given; changes nothing."""
-    if type(duration_min) is not int or not 1 <= duration_min <= _MAX_PRIME_MIN:
-        raise Refusal("RANGE", "priming duration must be 1..%d minutes" % _MAX_PRIME_MIN)
+def _catheter_values(catheter):
+    """(tubing_nl, length_cm, nl_per_cm) checked, as a tuple; refuses anything else."""
+    if not isinstance(catheter, (tuple, list)) or len(catheter) != 3:
+        raise Refusal("RANGE", "the catheter settings are tubing (nL), length (cm) and volume per cm (nL)")
+    check_catheter(catheter[0], catheter[1], catheter[2])
+    return catheter[0], catheter[1], catheter[2]
 
 
 class Pump:
@@ -76,46 +60,47 @@ class Pump:
         self.state = STOPPED
         self.stop_reason = "no program"
         self.basal = RateIntegrator()
-        self.bolus = RateIntegrator()
-        self.bolus_kind = None
-        self.bolus_left_q = 0
+        self.bolus = Bolus()
+        self.volume_run = VolumeRun()
         self.conv = None
+        self.bridge = ConcentrationBridge()
+        self.catheter = Catheter()
         self.steps_total = Counter()
         self.nl_total = Counter()
         self.q_total = Counter()  # dose quanta (1/1600 ng) delivered, as k + units
         self.pl_below_nl = 0  # pL of delivered volume below 1 nL (the step journal keeps it too)
         self.calibrate(pl_per_step)
-        # Time: uptime as s + ms, wall clock as day (since 2000-01-01) + ms of day.
-        self.up_s = 0
-        self._up_ms = 0
-        self.day = 0
-        self.ms = 0
-        self.clock_set = False
+        self.clock = PumpClock()
+        self.stopped = StoppedTime(_DEFAULT_STOPPED_ALARM_S)
         self._to_boundary = -1  # ms to the next program boundary, -1 if none
         self.flags = 0
         self._seg_cap = 1 << 29
         self.rolling = Rolling24(900)
         self.max24_ug = 0
-        self._q_rem = 0  # quanta below one ng, for the rolling window
         self.gate = PatientGate(None)
-        self._pb_day = -1  # day and minute of the last periodic bolus started: never twice
-        self._pb_min = -1
-        self.stopped_s = 0
-        self._stopped_ms = 0
-        self.stopped_alarm_s = _DEFAULT_STOPPED_ALARM_S
-        # Priming and bridging move volume, not dose: their own integrators in steps/day.
-        self.prime = RateIntegrator()
-        self.prime_left = 0  # steps
-        self._prime_was_stopped = False
-        self._prime_done_reason = ""
-        self._prime_done_flag = 0  # which run it is: FLAG_PRIME_DONE or FLAG_CALIBRATION_RUN_DONE
-        self._prime_q = 0
-        self.bridge_left = 0  # steps still carrying the old concentration
-        self._conv_after = None
-        # Catheter and pump tubing: the volume a priming bolus fills and a bridge flushes.
-        self.tubing_nl = 0
-        self.catheter_cm = 0
-        self.catheter_nl_per_cm = 0
+        self.periodic_schedule = PeriodicSchedule()
+
+    # The parts' values under the names the app, the services and the tests read.
+    up_s = property(lambda self: self.clock.up_s)
+    day = property(lambda self: self.clock.day)
+    ms = property(lambda self: self.clock.ms_of_day)
+    clock_set = property(lambda self: self.clock.clock_set)
+    bolus_kind = property(lambda self: self.bolus.kind)
+    bolus_left_q = property(lambda self: self.bolus.left_q)
+    prime_left = property(lambda self: self.volume_run.steps_left)  # steps any volume run has left
+    bridge_left = property(lambda self: self.bridge.steps_left)
+    tubing_nl = property(lambda self: self.catheter.tubing_nl)
+    catheter_cm = property(lambda self: self.catheter.length_cm)
+    catheter_nl_per_cm = property(lambda self: self.catheter.nl_per_cm)
+    stopped_s = property(lambda self: self.stopped.stopped_s)
+
+    @property
+    def stopped_alarm_s(self):
+        return self.stopped.alarm_s
+
+    @stopped_alarm_s.setter
+    def stopped_alarm_s(self, seconds):
+        self.stopped.alarm_s = seconds
 
     # ---- configuration (may allocate) -------------------------------------------------
     def calibrate(self, pl_per_step):
@@ -136,31 +121,32 @@ class Pump:
     def set_program(self, program, max24_ug=0):
         """Apply a validated program whole (core.program.parse did the validation)."""
         conv = self.check_conversion(program.conc, self.pl_per_step)
-        if program.mode != "stopped" and not self.clock_set and len(program.steps) > 1:
+        if program.mode != "stopped" and not self.clock.clock_set and len(program.steps) > 1:
             raise Refusal("CLOCK", "a flex profile follows the wall clock: set the clock first (pumpctl time sync)")
         self.cancel_bolus()
         self.program = program
         self.max24_ug = max24_ug
-        self.gate.reconfigure(program.patient, self.up_s)  # lockout after programming
+        self.gate.reconfigure(program.patient, self.clock.up_s)  # lockout after programming
         if self.conv is None or self.conv.conc != program.conc:
             self.conv = conv  # a new concentration starts a new accounting epoch
-            self.bridge_left = 0
-            self._conv_after = None
+            self.bridge.cancel()
         if program.mode == "stopped":
             self.stop("programmed stopped")
         else:
-            self.state = RUNNING
-            self.stop_reason = ""
-            self.stopped_s = self._stopped_ms = 0
-            self._enter_time()
+            self._run()
+
+    def _run(self):
+        self.state = RUNNING
+        self.stop_reason = ""
+        self.stopped.reset()
+        self._enter_time()  # no catch-up: delivery (re)starts at the rate for now
 
     def stop(self, reason="stopped by programmer"):
         self.state = STOPPED
         self.stop_reason = reason
         self.basal.set_rate(0)
         self.cancel_bolus()
-        self.prime_left = 0
-        self.prime.set_rate(0)
+        self.volume_run.cancel()
         self._rates_changed()
         self._to_boundary = -1
 
@@ -171,34 +157,59 @@ class Pump:
             raise Refusal("ALARM", "an alarm that stops the motor is active; resolve it first")
         if self.reservoir.empty(self._nl_step, self._pl_step):
             raise Refusal("EMPTY", "the reservoir is empty; refill first")
-        self.state = RUNNING
-        self.stop_reason = ""
-        self.stopped_s = self._stopped_ms = 0
-        self._enter_time()  # no catch-up: delivery restarts at the rate for now
+        self._run()
 
     def set_wall(self, day, ms):
-        if type(day) is not int or not 0 <= day < _DAY_LIMIT:
-            raise Refusal("RANGE", "the clock's day must be 0..%d (days since 2000-01-01), not %r" % (_DAY_LIMIT - 1, day))
-        if type(ms) is not int or not 0 <= ms < _DAY_MS:
-            raise Refusal("RANGE", "the clock's time of day must be 0..%d ms, not %r" % (_DAY_MS - 1, ms))
-        self.day, self.ms, self.clock_set = day, ms, True
+        self.clock.set_wall(day, ms)
         if self.state == RUNNING:
             self._enter_time()
+
+    def configure(self, low_reservoir_ul=None, stopped_alarm_h=None, catheter=None):
+        """The pump's settings, each None to keep it: all are checked before any is kept.
+        catheter: (tubing_nl, length_cm, nl_per_cm). Returns the settings now kept."""
+        if low_reservoir_ul is not None:
+            self.reservoir.check_low_threshold(low_reservoir_ul)
+        if stopped_alarm_h is not None:
+            check_stopped_alarm_h(stopped_alarm_h)
+        if catheter is not None:
+            catheter = _catheter_values(catheter)
+        if low_reservoir_ul is not None:
+            self.reservoir.low_nl = low_reservoir_ul * 1000
+        if stopped_alarm_h is not None:
+            self.stopped.alarm_s = stopped_alarm_h * 3600
+        if catheter is not None:
+            self.catheter.set(catheter[0], catheter[1], catheter[2])
+        c = self.catheter
+        return {"low_reservoir_ul": self.reservoir.low_nl // 1000, "stopped_alarm_h": self.stopped.alarm_s // 3600,
+                "tubing_ul": c.tubing_nl // 1000, "catheter_cm": c.length_cm, "catheter_nl_per_cm": c.nl_per_cm}
+
+    def set_catheter(self, tubing_nl, length_cm, nl_per_cm):
+        """Volumes a priming bolus fills and a bridge flushes (pump tubing + catheter). All
+        three are checked before any is kept; sentences in the units a programmer gives."""
+        self.catheter.set(tubing_nl, length_cm, nl_per_cm)
+
+    def dead_volume_nl(self):
+        return self.catheter.dead_volume_nl()
+
+    # ---- boluses and volume runs ------------------------------------------------------
+    def _busy(self):
+        return self.bolus.kind is not None or self.volume_run.steps_left
 
     def check_bolus(self, kind, dose_ug, duration_min):
         """Refuse (raise) a bolus that cannot start now; changes nothing."""
         if self.state != RUNNING:
             raise Refusal("STATE", "the pump is stopped; a bolus needs a running program")
-        if self.bolus_kind is not None:
-            raise Refusal("BUSY", "a %s bolus is already running" % self.bolus_kind)
-        if self.prime_left:
+        if self.bolus.kind is not None:
+            raise Refusal("BUSY", "a %s bolus is already running" % self.bolus.kind)
+        if self.volume_run.steps_left:
             raise Refusal("BUSY", "a priming bolus is running")
         check_bolus_size(dose_ug, duration_min)
-        if self.max24_ug and self.rolling.would_exceed(self.up_s, dose_ug, self.max24_ug):
+        up_s = self.clock.up_s
+        if self.max24_ug and self.rolling.would_exceed(up_s, dose_ug, self.max24_ug):
             raise Refusal(
                 "LIMIT_24H",
                 "a %d µg %s bolus would pass the 24 h maximum of %d µg for %s (%d µg given in the last 24 h); refused whole"
-                % (dose_ug, kind, self.max24_ug, self.program.drug, self.rolling.total_ug(self.up_s)),
+                % (dose_ug, kind, self.max24_ug, self.program.drug, self.rolling.total_ug(up_s)),
             )
 
     def start_bolus(self, kind, dose_ug, duration_min):
@@ -210,104 +221,59 @@ class Pump:
         """Decide a patient request: (outcome, sentence). Every outcome is for the log."""
         if self.state != RUNNING:
             return "refused_limit", "the pump is stopped"
-        if self.bolus_kind is not None or self.prime_left:
+        if self._busy():
             return "refused_lockout", "another bolus is running"
-        outcome, detail = self.gate.request(self.up_s, self.rolling, self.max24_ug)
+        outcome, detail = self.gate.request(self.clock.up_s, self.rolling, self.max24_ug)
         if outcome == DELIVERED:
             p = self.program.patient
             self._start_bolus("patient", p[0], p[1])
         return outcome, detail
 
     def _start_bolus(self, kind, dose_ug, duration_min):
-        # Small-int arithmetic only: a periodic bolus starts inside the control tick.
-        rate = dose_ug * 1440 // duration_min  # rounded down: the dose is exact, the end may be later
-        self.bolus.set_rate(rate if rate > 0 else 1)
-        self._rates_changed()
-        self.bolus.da = 0
-        self.bolus_left_q = dose_ug * Q_PER_UG
-        self.bolus_kind = kind
+        self.bolus.start(kind, dose_ug, duration_min)
         self._rates_changed()
 
     def cancel_bolus(self):
-        left = self.bolus_left_q
-        self.bolus.set_rate(0)
-        self.bolus_kind = None
-        self.bolus_left_q = 0
+        left = self.bolus.cancel()
         self._rates_changed()
         return left
 
-    def _periodic(self, m):
-        """Start the periodic bolus due at minute m, once per day, never late (no catch-up)."""
-        p = self.program
-        if not p.periodic or (self._pb_day == self.day and self._pb_min == m):
+    def _periodic(self):
+        """Start the periodic bolus due now, unless another runs or it would pass the 24 h
+        maximum (each said by a flag). Runs inside the tick: allocation-free."""
+        due = self.periodic_schedule.due(self.program.periodic, self.clock.day, self.clock.ms_of_day)
+        if due is None:
             return
-        for t, dose, dur in p.periodic:
-            if t == m and self.ms % _MIN_MS < 1000:
-                self._pb_day = self.day
-                self._pb_min = m
-                if self.bolus_kind is not None or self.prime_left:
-                    self.flags |= FLAG_PERIODIC_SKIPPED
-                elif self.max24_ug and self.rolling.would_exceed(self.up_s, dose, self.max24_ug):
-                    self.flags |= FLAG_PERIODIC_REFUSED
-                else:
-                    self._start_bolus("periodic", dose, dur)
-                    self.flags |= FLAG_PERIODIC_STARTED
-                return
-
-    def _rates_changed(self):
-        a = self.basal.max_dt()
-        b = self.bolus.max_dt()
-        c = self.prime.max_dt()
-        if b < a:
-            a = b
-        if c < a:
-            a = c
-        self._seg_cap = a // 3
-
-    def _enter_time(self):
-        """Set the basal rate and the next boundary for the current time of day."""
-        p = self.program
-        m = self.ms // _MIN_MS
-        self.basal.set_rate(p.rate_at(m))
-        self._rates_changed()
-        self._periodic(m)
-        if len(p.steps) > 1:
-            nxt = p.next_change_min(m)
-            d = nxt * _MIN_MS - self.ms
-            if d <= 0:
-                d += _DAY_MS
-            self._to_boundary = d
+        if self._busy():
+            self.flags |= FLAG_PERIODIC_SKIPPED
+        elif self.max24_ug and self.rolling.would_exceed(self.clock.up_s, due[1], self.max24_ug):
+            self.flags |= FLAG_PERIODIC_REFUSED
         else:
-            self._to_boundary = -1
+            self._start_bolus("periodic", due[1], due[2])
+            self.flags |= FLAG_PERIODIC_STARTED
 
-    def set_catheter(self, tubing_nl, length_cm, nl_per_cm):
-        """Volumes a priming bolus fills and a bridge flushes (pump tubing + catheter). All
-        three are checked before any is kept; sentences in the units a programmer gives."""
-        if type(tubing_nl) is not int or not 0 <= tubing_nl <= _MAX_TUBING_NL:
-            raise Refusal("RANGE", "the tubing volume must be 0..%d µL, not %r" % (
-                _MAX_TUBING_NL // 1000, tubing_nl // 1000 if type(tubing_nl) is int else tubing_nl))
-        if type(length_cm) is not int or not 0 <= length_cm <= _MAX_CATHETER_CM:
-            raise Refusal("RANGE", "the catheter length must be 0..%d cm, not %r" % (_MAX_CATHETER_CM, length_cm))
-        if type(nl_per_cm) is not int or not 0 <= nl_per_cm <= _MAX_CATHETER_NL_PER_CM:
-            raise Refusal("RANGE", "the catheter volume per cm must be 0..%d nL, not %r" % (_MAX_CATHETER_NL_PER_CM, nl_per_cm))
-        self.tubing_nl, self.catheter_cm, self.catheter_nl_per_cm = tubing_nl, length_cm, nl_per_cm
-
-    def dead_volume_nl(self):
-        return self.tubing_nl + self.catheter_cm * self.catheter_nl_per_cm
-
-    def start_prime(self, duration_min):
-        """Fill pump tubing and catheter: volume, not dose at the tip (it fills the line)."""
+    def start_prime(self, duration_min, catheter=None):
+        """Fill pump tubing and catheter: volume, not dose at the tip (it fills the line).
+        catheter: None to keep the settings, or (tubing_nl, length_cm, nl_per_cm) to keep
+        with this prime. Everything is checked before anything is kept. Returns the steps."""
+        check_prime_duration(duration_min)
+        if catheter is not None:
+            catheter = _catheter_values(catheter)
         if self.program is None:
             raise Refusal("STATE", "program the pump (drug and concentration) before priming")
-        if self.bolus_kind is not None or self.prime_left:
+        if self._busy():
             raise Refusal("BUSY", "a bolus is already running")
-        check_prime_duration(duration_min)
-        vol = self.dead_volume_nl()
+        if catheter is None:
+            vol = self.catheter.dead_volume_nl()
+        else:
+            vol = dead_volume_nl(catheter[0], catheter[1], catheter[2])
         if vol <= 0:
             raise Refusal("RANGE", "set the catheter length and volume per cm first (nothing to prime)")
-        steps = (vol * 1000 + self.pl_per_step // 2) // self.pl_per_step  # nearest step
+        steps = steps_for_nl(vol, self.pl_per_step)
         if steps < 1:
             raise Refusal("RANGE", "the dead volume is smaller than one step")
+        if catheter is not None:
+            self.catheter.set(catheter[0], catheter[1], catheter[2])
         self._move_volume(steps, duration_min, "primed", FLAG_PRIME_DONE)
         return steps
 
@@ -317,37 +283,23 @@ class Pump:
         self._move_volume(steps, duration_min, "calibration run done", FLAG_CALIBRATION_RUN_DONE)
 
     def _move_volume(self, steps, duration_min, done_reason, done_flag):
-        """Move `steps` over `duration_min` as volume, not dose (priming, calibration runs).
-        A pump that was stopped runs only for this and stops again with `done_reason`; the
-        run's own flag tells the app which completion to log."""
-        self.prime.set_rate(steps * 1440 // duration_min or 1)
-        self.prime.da = 0
-        self._prime_q = 0
-        self.prime_left = steps
-        self._prime_was_stopped = self.state != RUNNING
-        self._prime_done_reason = done_reason + "; not resumed"
-        self._prime_done_flag = done_flag
-        if self.state != RUNNING:
+        # A pump that was stopped runs only for this and stops again with done_reason.
+        was_stopped = self.state != RUNNING
+        self.volume_run.start(steps, duration_min, was_stopped, done_reason, done_flag)
+        if was_stopped:
             # The motor runs even with basal stopped: the line must be full first.
             self.state = RUNNING
             self.stop_reason = ""
             self.basal.set_rate(0)
         self._rates_changed()
 
+    # ---- refill and concentration change ----------------------------------------------
     def refill(self, withdrawn_ul, new_volume_ul):
-        """Empty-and-refill: compare the withdrawn volume with what the pump expects, then take
-        the new volume. Returns (expected_ul, mismatch_ul, warn). Overfill is refused."""
-        if type(withdrawn_ul) is not int or withdrawn_ul < 0 or withdrawn_ul > self.reservoir.capacity_nl // 1000 + 5000:
-            raise Refusal("RANGE", "withdrawn volume must be 0..%d µL" % (self.reservoir.capacity_nl // 1000 + 5000))
-        Reservoir(self.reservoir.model_ml).fill(new_volume_ul)  # refuses (raises) before any change
-        expected = self.reservoir.volume_ul()
-        mismatch = withdrawn_ul - expected
-        warn = abs(mismatch) > _MISMATCH_UL[self.reservoir.model_ml]
-        low = self.reservoir.low_nl
-        self.reservoir.fill(new_volume_ul)
-        self.reservoir.low_nl = low
-        self.gate.start_lockout(self.up_s)  # lockout after refill
-        return expected, mismatch, warn
+        """Empty-and-refill (core.reservoir checks both volumes before any change), then the
+        patient lockout. Returns (expected_ul, mismatch_ul, warn). Overfill is refused."""
+        got = self.reservoir.refill(withdrawn_ul, new_volume_ul)
+        self.gate.start_lockout(self.clock.up_s)  # lockout after refill
+        return got
 
     def change_concentration(self, program, bridge):
         """After a refill with a new concentration: the new program (same drug, new conc).
@@ -355,7 +307,7 @@ class Pump:
         prescribed dose at the old concentration until that volume has been pushed through."""
         old = self.conv
         conv = self.check_conversion(program.conc, self.pl_per_step)
-        dead = self.dead_volume_nl()
+        dead = self.catheter.dead_volume_nl()
         if bridge and (old is None or old.conc == program.conc):
             raise Refusal("STATE", "no concentration change to bridge")
         if bridge and dead <= 0:
@@ -363,9 +315,8 @@ class Pump:
         self.set_program(program, self.max24_ug)
         if bridge:
             self.conv = old
-            self._conv_after = conv
-            self.bridge_left = (dead * 1000 + self.pl_per_step // 2) // self.pl_per_step
-        return self.bridge_left
+            self.bridge.start(conv, steps_for_nl(dead, self.pl_per_step))
+        return self.bridge.steps_left
 
     def forecast(self):
         """Days until the low-reservoir threshold and until empty, at the worst-case daily
@@ -376,12 +327,7 @@ class Pump:
         ug = p.worst_case_daily_ug()
         if ug <= 0:
             return None
-        nl_day = ug * 1_000_000 // p.conc
-        vol = self.reservoir.volume_nl
-        low = vol - self.reservoir.low_nl
-        return {"daily_ug_worst": ug, "daily_ul_worst": nl_day // 1000,
-                "days_to_low": low // nl_day if low > 0 else 0, "days_to_empty": vol // nl_day,
-                "low_day": self.day + (low // nl_day if low > 0 else 0), "empty_day": self.day + vol // nl_day}
+        return self.reservoir.forecast(ug, p.conc, self.clock.day)
 
     # ---- saving and restoring (allocates; never in the tick) ---------------------------
     # The keys are the on-flash format of services/persist.py (docs/persistence.md): renaming
@@ -390,6 +336,8 @@ class Pump:
         """The pump's share of the saved state: a JSON-able dict of small ints and strings."""
         prog = self.program
         conv = self.conv
+        up_s = self.clock.up_s
+        b = self.bolus
         return {
             "program": prog.to_dict() if prog else None,
             "state": self.state,
@@ -401,14 +349,14 @@ class Pump:
             "q": self.q_total.state(),
             "pl": self.pl_below_nl,
             "conc_epoch": conv.conc if conv else 0,
-            "engine": [self.basal.da, conv.vb if conv else 0],
-            "catheter": [self.tubing_nl, self.catheter_cm, self.catheter_nl_per_cm],
-            "stopped_alarm_s": self.stopped_alarm_s,
-            "stopped_s": self.stopped_s,
-            "rolling": self.rolling.to_state(self.up_s),
-            "gate": self.gate.to_state(self.up_s),
-            "pb": [self._pb_day, self._pb_min],
-            "bolus": [self.bolus_kind, self.bolus_left_q // Q_PER_UG] if self.bolus_kind else None,
+            "engine": [self.basal.remainder_units, conv.partial_step_units if conv else 0],
+            "catheter": self.catheter.to_state(),
+            "stopped_alarm_s": self.stopped.alarm_s,
+            "stopped_s": self.stopped.stopped_s,
+            "rolling": self.rolling.to_state(up_s),
+            "gate": self.gate.to_state(up_s),
+            "pb": self.periodic_schedule.to_state(),
+            "bolus": [b.kind, b.left_q // Q_PER_UG] if b.kind else None,
         }
 
     def from_state(self, st, load_program, last_wall=None):
@@ -424,11 +372,11 @@ class Pump:
         self.nl_total.restore(st["nl"])
         self.q_total.restore(st["q"])
         self.pl_below_nl = st["pl"]
-        cat = st["catheter"]
-        self.set_catheter(cat[0], cat[1], cat[2])
-        self.stopped_alarm_s = st["stopped_alarm_s"]
+        self.catheter.from_state(st["catheter"])
+        self.stopped.alarm_s = st["stopped_alarm_s"]
         if last_wall:
-            self.day, self.ms = last_wall[0], last_wall[1]  # until the clock is set again
+            self.clock.assume_wall(last_wall[0], last_wall[1])  # until the clock is set again
+        up_s = self.clock.up_s
         pd = st.get("program")
         if pd:
             program, max24_ug = load_program(pd)
@@ -436,28 +384,91 @@ class Pump:
             self.max24_ug = max24_ug
             self.conv = StepConverter(program.conc, self.pl_per_step)
             eng = st.get("engine") or [0, 0]
-            if st.get("conc_epoch") == program.conc and 0 <= eng[1] < self.conv.q:
-                self.conv.vb = eng[1]  # keep the partial step: accounting stays within one step
+            if st.get("conc_epoch") == program.conc:
+                self._keep_partial_step(eng[1])
             self.gate.settings = program.patient
-        self.rolling.from_state(st.get("rolling") or [], self.up_s)
-        self.gate.from_state(st.get("gate") or {"lockout_s": 0, "ages": []}, self.up_s)
-        self.stopped_s = st.get("stopped_s", 0)
-        pb = st.get("pb") or [-1, -1]
-        self._pb_day, self._pb_min = pb[0], pb[1]
+        self.rolling.from_state(st.get("rolling") or [], up_s)
+        self.gate.from_state(st.get("gate") or {"lockout_s": 0, "ages": []}, up_s)
+        self.stopped.stopped_s = st.get("stopped_s", 0)
+        self.periodic_schedule.from_state(st.get("pb") or [-1, -1])
         return st.get("state"), st.get("stop_reason", "")
 
+    def _keep_partial_step(self, units):
+        # A saved partial step keeps the accounting within one step, if it fits this converter.
+        if 0 <= units < self.conv.units_per_step:
+            self.conv.partial_step_units = units
+
+    # The step journal's share (services/journal.py keeps the record's format): the counters
+    # and remainders a power cut must not lose, in the record's order.
+    def journal_fields(self):
+        """(steps k, u, nL k, u, quanta k, u, pL below nL, reservoir nL, pL, partial step,
+        basal remainder, bolus quanta left, concentration, pL per step)."""
+        conv = self.conv
+        s, n, q, r = self.steps_total, self.nl_total, self.q_total, self.reservoir
+        return (s.k, s.u, n.k, n.u, q.k, q.u, self.pl_below_nl, r.volume_nl, r.pl,
+                conv.partial_step_units if conv else 0, self.basal.remainder_units, self.bolus.left_q,
+                conv.conc if conv else 0, self.pl_per_step)
+
+    def apply_journal(self, conc, pl_per_step, steps, nl, quanta, pl_below_nl, reservoir_nl, reservoir_pl,
+                      partial_step_units, basal_remainder_units):
+        """Bring restored counters forward to a journal record's (steps, nl, quanta as [k, u])
+        kept under the same concentration and calibration, if it is not older than them.
+        Returns whether it was taken."""
+        conv = self.conv
+        if conc != (conv.conc if conv else 0) or pl_per_step != self.pl_per_step:
+            return False
+        if steps[0] * 1000 + steps[1] < self.steps_total.value():
+            return False  # older than the saved state: nothing to add
+        self.steps_total.restore(steps)
+        self.nl_total.restore(nl)
+        self.q_total.restore(quanta)
+        self.pl_below_nl = pl_below_nl
+        self.reservoir.volume_nl, self.reservoir.pl = reservoir_nl, reservoir_pl
+        if conv is not None:
+            self._keep_partial_step(partial_step_units)
+        self.basal.remainder_units = basal_remainder_units
+        return True
+
     # ---- the control tick (allocation-free) --------------------------------------------
+    def _rates_changed(self):
+        a = self.basal.max_dt()
+        b = self.bolus.integrator.max_dt()
+        c = self.volume_run.integrator.max_dt()
+        if b < a:
+            a = b
+        if c < a:
+            a = c
+        self._seg_cap = a // 3
+
+    def _enter_time(self):
+        """Set the basal rate and the next boundary for the current time of day."""
+        p = self.program
+        ms = self.clock.ms_of_day
+        m = ms // _MIN_MS
+        self.basal.set_rate(p.rate_at(m))
+        self._rates_changed()
+        if p.periodic:
+            self._periodic()
+        if len(p.steps) > 1:
+            d = p.next_change_min(m) * _MIN_MS - ms
+            if d <= 0:
+                d += DAY_MS
+            self._to_boundary = d
+        else:
+            self._to_boundary = -1
+
     def tick(self, dt_ms):
         """Advance dt_ms of time; return the steps the motor must move now."""
         steps = 0
         running = self.state == RUNNING
+        bolus = self.bolus
         while dt_ms > 0:
             seg = dt_ms
             b = self._to_boundary
             if running and b >= 0 and b < seg:
                 seg = b
-            if running and self.bolus_kind is not None:
-                e = self._ms_to_bolus_end()
+            if running and bolus.kind is not None:
+                e = bolus.ms_to_end()
                 if e < seg:
                     seg = e
             cap = self._seg_cap
@@ -469,27 +480,29 @@ class Pump:
                 # Only a boundary that is due right now may take a zero-length segment (it is
                 # handled below); anything else moves at least 1 ms so the loop always ends.
                 seg = 0 if (running and self._to_boundary == 0) else 1
-            ng = 0
+            quanta = 0
             if running and seg:
-                ng = self.basal.advance(seg)
-                if self.bolus_kind is not None:
-                    bn = self.bolus.advance(seg)
-                    if bn > self.bolus_left_q:
-                        bn = self.bolus_left_q
-                    self.bolus_left_q -= bn
-                    ng += bn
-                if self.prime_left:
-                    steps += self._prime_steps(seg)
+                quanta = self.basal.advance(seg)
+                if bolus.kind is not None:
+                    quanta += bolus.advance(seg)
+                if self.volume_run.steps_left:
+                    steps += self._volume_run_steps(seg)
             elif not running and seg and self.program is not None:
-                self._stopped_time(seg)
-            self._advance_time(seg)
-            if running and ng:
-                self.q_total.add(ng)
-                steps += self.conv.add_q(ng)
-                self._dose_window(ng)  # stamped at the segment's end: never ages out early
+                if self.stopped.advance(seg):
+                    self.flags |= FLAG_STOPPED_LONG
+            self.clock.advance(seg)
+            if self._to_boundary > 0:
+                self._to_boundary -= seg
+            if running and quanta:
+                self.q_total.add(quanta)
+                steps += self.conv.add_q(quanta)
+                # Stamped at the segment's end: never ages out early.
+                if self.rolling.add_quanta(self.clock.up_s, quanta) and self.max24_ug \
+                        and self.rolling.total_ug(self.clock.up_s) >= self.max24_ug:
+                    self.flags |= FLAG_LIMIT24
             dt_ms -= seg
             if running:
-                if self.bolus_kind is not None and self.bolus_left_q == 0:
+                if bolus.kind is not None and bolus.left_q == 0:
                     self.cancel_bolus()
                 if self._to_boundary == 0:
                     self._enter_time()
@@ -497,72 +510,24 @@ class Pump:
             steps = self._deliver(steps)
         return steps
 
-    def _dose_window(self, q):
-        q += self._q_rem
-        ng = q // Q_PER_NG
-        self._q_rem = q - ng * Q_PER_NG
-        if ng:
-            self.rolling.add(self.up_s, ng)
-            if self.max24_ug and self.rolling.total_ug(self.up_s) >= self.max24_ug:
-                self.flags |= FLAG_LIMIT24
-
-    def _prime_steps(self, seg):
-        q = self._prime_q + self.prime.advance(seg)
-        n = q // Q_PER_NG  # the prime integrator counts steps/day, so one "ng" is one step
-        self._prime_q = q - n * Q_PER_NG
-        if n >= self.prime_left:
-            n = self.prime_left
-            self.prime_left = 0
-            self.prime.set_rate(0)
+    def _volume_run_steps(self, seg):
+        run = self.volume_run
+        n = run.advance(seg)
+        if not run.steps_left:
             self._rates_changed()
-            self.flags |= self._prime_done_flag
-            if self._prime_was_stopped:
+            self.flags |= run.done_flag
+            if run.was_stopped:
                 self.state = STOPPED
-                self.stop_reason = self._prime_done_reason
-        else:
-            self.prime_left -= n
+                self.stop_reason = run.done_reason
         return n
-
-    def _stopped_time(self, seg):
-        ms = self._stopped_ms + seg
-        s = ms // 1000
-        self._stopped_ms = ms - s * 1000
-        self.stopped_s += s
-        if self.stopped_s >= self.stopped_alarm_s:
-            self.flags |= FLAG_STOPPED_LONG
-
-    def _ms_to_bolus_end(self):
-        left = self.bolus_left_q
-        if left <= _EXACT_Q:
-            return self.bolus.ms_to_q(left)
-        per_ms = (self.bolus.rate + UNITS_PER_Q - 1) // UNITS_PER_Q  # upper bound of quanta/ms
-        return 1 + (left - _EXACT_Q) // per_ms
-
-    def _advance_time(self, seg):
-        ms = self._up_ms + seg
-        s = ms // 1000
-        self._up_ms = ms - s * 1000
-        self.up_s += s
-        ms = self.ms + seg
-        if ms >= _DAY_MS:
-            d = ms // _DAY_MS
-            self.day += d
-            ms -= d * _DAY_MS
-        self.ms = ms
-        if self._to_boundary > 0:
-            self._to_boundary -= seg
 
     def _deliver(self, steps):
         got = self.reservoir.take(steps, self._nl_step, self._pl_step)
-        if got and self.bridge_left:
-            if got >= self.bridge_left:
-                self.bridge_left = 0
-                self.conv = self._conv_after  # the new drug has reached the catheter tip
-                self._conv_after = None
-                self.flags |= FLAG_BRIDGE_DONE
-            else:
-                self.bridge_left -= got
         if got:
+            conv = self.bridge.delivered(got)
+            if conv is not None:
+                self.conv = conv  # the new drug has reached the catheter tip
+                self.flags |= FLAG_BRIDGE_DONE
             self.steps_total.add(got)
             pl = self.pl_below_nl + got * self._pl_step
             nl = pl // 1000
@@ -585,20 +550,20 @@ class Pump:
         """When the next step falls due (never late; may be early), -1 if nothing is due."""
         if self.state != RUNNING or self.conv is None:
             return -1
+        bolus = self.bolus.integrator if self.bolus.kind is not None else None
         rate = self.basal.rate
-        if self.bolus_kind is not None:
-            rate += self.bolus.rate
+        if bolus is not None:
+            rate += bolus.rate
         if rate == 0:
             return -1
-        need = self.conv.q_to_next_step()
-        units = need * UNITS_PER_Q - self.basal.da
-        if self.bolus_kind is not None:
-            units -= self.bolus.da
+        units = self.conv.q_to_next_step() * UNITS_PER_Q - self.basal.remainder_units
+        if bolus is not None:
+            units -= bolus.remainder_units
         if units <= 0:
             # The two remainders add up to a quantum but neither holds one: the next whole
             # quantum of either source is the earliest anything can happen (never 0: no spin).
             a = self.basal.ms_to_q(1)
-            b = self.bolus.ms_to_q(1) if self.bolus_kind is not None else -1
+            b = bolus.ms_to_q(1) if bolus is not None else -1
             if a < 0 or (0 <= b < a):
                 a = b
             return a if a > 0 else 1
@@ -610,16 +575,16 @@ class Pump:
         n = self.ms_to_next_step()
         if 0 <= n < w:
             w = n
-        if self.prime_left:
-            n = self.prime.ms_to_q(Q_PER_NG - self._prime_q)
+        if self.volume_run.steps_left:
+            n = self.volume_run.ms_to_next_step()
             if 0 <= n < w:
                 w = n
         if self.state == RUNNING:
             b = self._to_boundary
             if 0 <= b < w:
                 w = b
-            if self.bolus_kind is not None:
-                e = self._ms_to_bolus_end()
+            if self.bolus.kind is not None:
+                e = self.bolus.ms_to_end()
                 if e < w:
                     w = e
         return w if w > 0 else 0
@@ -635,6 +600,8 @@ class Pump:
 
     def status(self):
         p = self.program
+        b = self.bolus
+        up_s = self.clock.up_s
         return {
             "state": self.state,
             "stop_reason": self.stop_reason,
@@ -649,15 +616,15 @@ class Pump:
             "concentration_ug_per_ml": p.conc if p else 0,
             "drug": p.drug if p else None,
             "mode": p.mode if p else "none",
-            "bolus": None if self.bolus_kind is None else {"kind": self.bolus_kind, "left_ug": self.bolus_left_q // Q_PER_UG},
+            "bolus": None if b.kind is None else {"kind": b.kind, "left_ug": b.left_q // Q_PER_UG},
             "pl_per_step": self.pl_per_step,
-            "uptime_s": self.up_s,
-            "clock_set": self.clock_set,
-            "dose_24h_ug": self.rolling.total_ug(self.up_s),
+            "uptime_s": up_s,
+            "clock_set": self.clock.clock_set,
+            "dose_24h_ug": self.rolling.total_ug(up_s),
             "max_24h_ug": self.max24_ug,
-            "priming_steps_left": self.prime_left,
-            "bridge_steps_left": self.bridge_left,
+            "priming_steps_left": self.volume_run.steps_left,
+            "bridge_steps_left": self.bridge.steps_left,
             "low_reservoir_ul": self.reservoir.low_nl // 1000,
-            "stopped_s": self.stopped_s,
+            "stopped_s": self.stopped.stopped_s,
             "forecast": self.forecast(),
         }
