@@ -19,6 +19,14 @@ def check_catheter(tubing_nl, length_cm, nl_per_cm):
         raise Refusal("RANGE", "the catheter volume per cm must be 0..%d nL, not %r" % (_MAX_CATHETER_NL_PER_CM, nl_per_cm))
 
 
+def catheter_values(catheter):
+    """(tubing_nl, length_cm, nl_per_cm) checked, as a tuple; refuses anything else."""
+    if not isinstance(catheter, (tuple, list)) or len(catheter) != 3:
+        raise Refusal("RANGE", "the catheter settings are tubing (nL), length (cm) and volume per cm (nL)")
+    check_catheter(catheter[0], catheter[1], catheter[2])
+    return catheter[0], catheter[1], catheter[2]
+
+
 def dead_volume_nl(tubing_nl, length_cm, nl_per_cm):
     return tubing_nl + length_cm * nl_per_cm
 

@@ -116,6 +116,14 @@ class StepConverter:
             out += s
         return out
 
+    def restore_partial_step(self, units):
+        """Take a saved partial step if it fits this converter: the accounting then stays
+        within one step across a restart. Returns whether it was taken."""
+        if 0 <= units < self.units_per_step:
+            self.partial_step_units = units
+            return True
+        return False
+
     def q_to_next_step(self):
         need = self.units_per_step - self.partial_step_units  # in (0, Q]
         return (need + self.units_per_quantum - 1) // self.units_per_quantum  # <= 1600 * 500 quanta

@@ -6,20 +6,22 @@
 #   forecast), rolling (the 24 h dose window), patient (the patient bolus gate).
 # Pure: it is told elapsed time (`tick(dt_ms)`) and returns the steps to move; the app moves
 # the motor. Everything a tick touches is preallocated, so the tick runs under heap_lock().
-# Longer than 300 lines: the tick and the methods that change what it runs (start, stop, a
-# bolus, a run) share the run state and read best side by side; every job they delegate is in
-# a module of its own.
+# Longer than 300 lines: this is where the parts meet. The tick and every request that changes
+# what it runs (program, stop, a bolus, a volume run, a refill) share one run state (state,
+# program, the sources' rates, the segment cap, the flags); split, one state machine would be
+# read across files. Every job they delegate is in a module of its own.
 from core.base import const, Refusal
 
-from core.engine import RateIntegrator, StepConverter, Counter, UNITS_PER_Q, Q_PER_UG
+from core.engine import RateIntegrator, StepConverter, Counter, UNITS_PER_Q
 from core.reservoir import Reservoir
 from core.rolling import Rolling24
 from core.patient import PatientGate, DELIVERED
 from core.clock import PumpClock, StoppedTime, DAY_MS
 from core.bolus import Bolus, PeriodicSchedule
 from core.volume_run import VolumeRun
-from core.catheter import Catheter, check_catheter, dead_volume_nl, steps_for_nl
+from core.catheter import Catheter, catheter_values, dead_volume_nl, steps_for_nl
 from core.bridge import ConcentrationBridge
+from core import pump_record
 from core.limits import (MAX_BOLUS_UG, MIN_PL_PER_STEP, MAX_PL_PER_STEP,  # noqa: F401 (re-exported)
                          check_bolus_size, check_calibration, check_prime_duration, check_stopped_alarm_h)
 
@@ -42,14 +44,6 @@ FLAG_CALIBRATION_RUN_DONE = const(512)  # a calibration run moved its volume
 
 STOPPED = "stopped"
 RUNNING = "running"
-
-
-def _catheter_values(catheter):
-    """(tubing_nl, length_cm, nl_per_cm) checked, as a tuple; refuses anything else."""
-    if not isinstance(catheter, (tuple, list)) or len(catheter) != 3:
-        raise Refusal("RANGE", "the catheter settings are tubing (nL), length (cm) and volume per cm (nL)")
-    check_catheter(catheter[0], catheter[1], catheter[2])
-    return catheter[0], catheter[1], catheter[2]
 
 
 class Pump:
@@ -172,7 +166,7 @@ class Pump:
         if stopped_alarm_h is not None:
             check_stopped_alarm_h(stopped_alarm_h)
         if catheter is not None:
-            catheter = _catheter_values(catheter)
+            catheter = catheter_values(catheter)
         if low_reservoir_ul is not None:
             self.reservoir.low_nl = low_reservoir_ul * 1000
         if stopped_alarm_h is not None:
@@ -258,7 +252,7 @@ class Pump:
         with this prime. Everything is checked before anything is kept. Returns the steps."""
         check_prime_duration(duration_min)
         if catheter is not None:
-            catheter = _catheter_values(catheter)
+            catheter = catheter_values(catheter)
         if self.program is None:
             raise Refusal("STATE", "program the pump (drug and concentration) before priming")
         if self._busy():
@@ -329,105 +323,27 @@ class Pump:
             return None
         return self.reservoir.forecast(ug, p.conc, self.clock.day)
 
-    # ---- saving and restoring (allocates; never in the tick) ---------------------------
-    # The keys are the on-flash format of services/persist.py (docs/persistence.md): renaming
-    # one would stop old saved states from loading, so they stay as they were written.
+    # ---- saving, the step journal and status (allocate; never in the tick) ------------
+    # core.pump_record composes them from the parts; the methods stay the pump's own.
     def to_state(self):
         """The pump's share of the saved state: a JSON-able dict of small ints and strings."""
-        prog = self.program
-        conv = self.conv
-        up_s = self.clock.up_s
-        b = self.bolus
-        return {
-            "program": prog.to_dict() if prog else None,
-            "state": self.state,
-            "stop_reason": self.stop_reason,
-            "pl_per_step": self.pl_per_step,
-            "reservoir": self.reservoir.state(),
-            "steps": self.steps_total.state(),
-            "nl": self.nl_total.state(),
-            "q": self.q_total.state(),
-            "pl": self.pl_below_nl,
-            "conc_epoch": conv.conc if conv else 0,
-            "engine": [self.basal.remainder_units, conv.partial_step_units if conv else 0],
-            "catheter": self.catheter.to_state(),
-            "stopped_alarm_s": self.stopped.alarm_s,
-            "stopped_s": self.stopped.stopped_s,
-            "rolling": self.rolling.to_state(up_s),
-            "gate": self.gate.to_state(up_s),
-            "pb": self.periodic_schedule.to_state(),
-            "bolus": [b.kind, b.left_q // Q_PER_UG] if b.kind else None,
-        }
+        return pump_record.to_state(self)
 
     def from_state(self, st, load_program, last_wall=None):
-        """Restore what to_state saved. load_program(dict) -> (Program, max24_ug) validates the
-        saved program against the drug library (the core knows no library); it is called after
-        calibration, reservoir and counters are back, so a program the library now refuses
-        still leaves them restored. last_wall: the last known (day, ms). The pump stays stopped:
-        the caller resumes it (never a catch-up). Raises on anything unusable (Refusal,
-        ValueError, KeyError, TypeError); the caller fails the self-test."""
-        self.calibrate(st["pl_per_step"])
-        self.reservoir.restore(st["reservoir"])
-        self.steps_total.restore(st["steps"])
-        self.nl_total.restore(st["nl"])
-        self.q_total.restore(st["q"])
-        self.pl_below_nl = st["pl"]
-        self.catheter.from_state(st["catheter"])
-        self.stopped.alarm_s = st["stopped_alarm_s"]
-        if last_wall:
-            self.clock.assume_wall(last_wall[0], last_wall[1])  # until the clock is set again
-        up_s = self.clock.up_s
-        pd = st.get("program")
-        if pd:
-            program, max24_ug = load_program(pd)
-            self.program = program
-            self.max24_ug = max24_ug
-            self.conv = StepConverter(program.conc, self.pl_per_step)
-            eng = st.get("engine") or [0, 0]
-            if st.get("conc_epoch") == program.conc:
-                self._keep_partial_step(eng[1])
-            self.gate.settings = program.patient
-        self.rolling.from_state(st.get("rolling") or [], up_s)
-        self.gate.from_state(st.get("gate") or {"lockout_s": 0, "ages": []}, up_s)
-        self.stopped.stopped_s = st.get("stopped_s", 0)
-        self.periodic_schedule.from_state(st.get("pb") or [-1, -1])
-        return st.get("state"), st.get("stop_reason", "")
+        """Restore what to_state saved (core.pump_record.from_state says how); returns the saved
+        (state, stop reason). The pump stays stopped: the caller resumes it."""
+        return pump_record.from_state(self, st, load_program, last_wall)
 
-    def _keep_partial_step(self, units):
-        # A saved partial step keeps the accounting within one step, if it fits this converter.
-        if 0 <= units < self.conv.units_per_step:
-            self.conv.partial_step_units = units
-
-    # The step journal's share (services/journal.py keeps the record's format): the counters
-    # and remainders a power cut must not lose, in the record's order.
     def journal_fields(self):
-        """(steps k, u, nL k, u, quanta k, u, pL below nL, reservoir nL, pL, partial step,
-        basal remainder, bolus quanta left, concentration, pL per step)."""
-        conv = self.conv
-        s, n, q, r = self.steps_total, self.nl_total, self.q_total, self.reservoir
-        return (s.k, s.u, n.k, n.u, q.k, q.u, self.pl_below_nl, r.volume_nl, r.pl,
-                conv.partial_step_units if conv else 0, self.basal.remainder_units, self.bolus.left_q,
-                conv.conc if conv else 0, self.pl_per_step)
+        return pump_record.journal_fields(self)
 
     def apply_journal(self, conc, pl_per_step, steps, nl, quanta, pl_below_nl, reservoir_nl, reservoir_pl,
                       partial_step_units, basal_remainder_units):
-        """Bring restored counters forward to a journal record's (steps, nl, quanta as [k, u])
-        kept under the same concentration and calibration, if it is not older than them.
-        Returns whether it was taken."""
-        conv = self.conv
-        if conc != (conv.conc if conv else 0) or pl_per_step != self.pl_per_step:
-            return False
-        if steps[0] * 1000 + steps[1] < self.steps_total.value():
-            return False  # older than the saved state: nothing to add
-        self.steps_total.restore(steps)
-        self.nl_total.restore(nl)
-        self.q_total.restore(quanta)
-        self.pl_below_nl = pl_below_nl
-        self.reservoir.volume_nl, self.reservoir.pl = reservoir_nl, reservoir_pl
-        if conv is not None:
-            self._keep_partial_step(partial_step_units)
-        self.basal.remainder_units = basal_remainder_units
-        return True
+        return pump_record.apply_journal(self, conc, pl_per_step, steps, nl, quanta, pl_below_nl, reservoir_nl,
+                                         reservoir_pl, partial_step_units, basal_remainder_units)
+
+    def status(self):
+        return pump_record.status(self)
 
     # ---- the control tick (allocation-free) --------------------------------------------
     def _rates_changed(self):
@@ -589,7 +505,6 @@ class Pump:
                     w = e
         return w if w > 0 else 0
 
-    # ---- reporting (allocates; never in the tick) ------------------------------------
     def rate_now(self):
         if self.state != RUNNING:
             return 0
@@ -597,34 +512,3 @@ class Pump:
 
     def delivered_ul(self):
         return self.nl_total.value() // 1000
-
-    def status(self):
-        p = self.program
-        b = self.bolus
-        up_s = self.clock.up_s
-        return {
-            "state": self.state,
-            "stop_reason": self.stop_reason,
-            "reservoir_ul": self.reservoir.volume_ul(),
-            "reservoir_nl": self.reservoir.volume_nl,
-            "reservoir_model_ml": self.reservoir.model_ml,
-            "delivered_ul": self.delivered_ul(),
-            "delivered_nl": self.nl_total.value(),
-            "delivered_steps": self.steps_total.value(),
-            "delivered_ug": self.q_total.value() // Q_PER_UG,
-            "rate_ug_per_day": self.rate_now(),
-            "concentration_ug_per_ml": p.conc if p else 0,
-            "drug": p.drug if p else None,
-            "mode": p.mode if p else "none",
-            "bolus": None if b.kind is None else {"kind": b.kind, "left_ug": b.left_q // Q_PER_UG},
-            "pl_per_step": self.pl_per_step,
-            "uptime_s": up_s,
-            "clock_set": self.clock.clock_set,
-            "dose_24h_ug": self.rolling.total_ug(up_s),
-            "max_24h_ug": self.max24_ug,
-            "priming_steps_left": self.volume_run.steps_left,
-            "bridge_steps_left": self.bridge.steps_left,
-            "low_reservoir_ul": self.reservoir.low_nl // 1000,
-            "stopped_s": self.stopped.stopped_s,
-            "forecast": self.forecast(),
-        }
