@@ -1,15 +1,16 @@
 # The pump's therapy state machine: program, run state, and the control tick that orchestrates
-# its parts (each in its own core module, each saving its own state):
-#   clock (uptime, wall clock, stopped time), engine (dose integrators and step conversion),
-#   bolus (the bolus source and the periodic schedule), volume_run (priming, calibration runs),
-#   catheter (dead volume), bridge (a concentration change), reservoir (volume, refill,
-#   forecast), rolling (the 24 h dose window), patient (the patient bolus gate).
+# its parts, each in its own core module and each saving its own state:
+#   clock (uptime, wall clock, stopped time), engine (dose integrators, step conversion,
+#   counters), bolus (the bolus source, the periodic schedule), volume_run (priming and
+#   calibration runs), catheter (dead volume), bridge (a concentration change), reservoir
+#   (volume, refill, forecast), rolling (the 24 h dose window), patient (the patient gate),
+#   limits (the ranges a programmer may ask), pump_record (saved state, journal, status).
 # Pure: it is told elapsed time (`tick(dt_ms)`) and returns the steps to move; the app moves
 # the motor. Everything a tick touches is preallocated, so the tick runs under heap_lock().
 # Longer than 300 lines: this is where the parts meet. The tick and every request that changes
 # what it runs (program, stop, a bolus, a volume run, a refill) share one run state (state,
-# program, the sources' rates, the segment cap, the flags); split, one state machine would be
-# read across files. Every job they delegate is in a module of its own.
+# program, the sources' rates and segment cap, the flags); split, one state machine would be
+# read across files, and each job they delegate already has a module of its own.
 from core.base import const, Refusal
 
 from core.engine import RateIntegrator, StepConverter, Counter, UNITS_PER_Q
