@@ -195,26 +195,14 @@ class Pump(PumpTick):
         return self.reservoir.forecast(ug, p.conc, self.clock.day)
 
     # ---- saving, the step journal and status (allocate; never in the tick) ------------
-    # core.pump_record composes them from the parts; the methods stay the pump's own.
-    def to_state(self):
-        """The pump's share of the saved state: a JSON-able dict of small ints and strings."""
-        return pump_record.to_state(self)
-
-    def from_state(self, st, load_program, last_wall=None):
-        """Restore what to_state saved (core.pump_record.from_state says how); returns the saved
-        (state, stop reason). The pump stays stopped: the caller resumes it."""
-        return pump_record.from_state(self, st, load_program, last_wall)
-
-    def journal_fields(self):
-        return pump_record.journal_fields(self)
-
-    def apply_journal(self, conc, pl_per_step, steps, nl, quanta, pl_below_nl, reservoir_nl, reservoir_pl,
-                      partial_step_units, basal_remainder_units):
-        return pump_record.apply_journal(self, conc, pl_per_step, steps, nl, quanta, pl_below_nl, reservoir_nl,
-                                         reservoir_pl, partial_step_units, basal_remainder_units)
-
-    def status(self):
-        return pump_record.status(self)
+    # Composed from the parts in core.pump_record, whose functions take the pump first, so
+    # they are the pump's own methods: to_state(), from_state(st, load_program, last_wall),
+    # journal_fields(), apply_journal(...), status().
+    to_state = pump_record.to_state
+    from_state = pump_record.from_state
+    journal_fields = pump_record.journal_fields
+    apply_journal = pump_record.apply_journal
+    status = pump_record.status
 
     def rate_now(self):
         if self.state != RUNNING:
