@@ -15,6 +15,7 @@ from core.pump_tick import (PumpTick, STOPPED, RUNNING, FLAG_EMPTY, FLAG_LOW,  #
                             FLAG_LIMIT24, FLAG_PERIODIC_REFUSED, FLAG_PERIODIC_SKIPPED, FLAG_STOPPED_LONG,
                             FLAG_PERIODIC_STARTED, FLAG_BRIDGE_DONE, FLAG_PRIME_DONE, FLAG_CALIBRATION_RUN_DONE)
 from core.engine import StepConverter
+from core.program_model import MODE_STOPPED  # a program that delivers nothing, not the pump's state
 
 
 class Pump(PumpTick):
@@ -27,7 +28,7 @@ class Pump(PumpTick):
     def set_program(self, program, max24_ug=0):
         """Apply a validated program whole (core.program.parse did the validation)."""
         conv = self.check_conversion(program.conc, self.pl_per_step)
-        if program.mode != "stopped" and not self.clock.clock_set and len(program.steps) > 1:
+        if program.mode != MODE_STOPPED and not self.clock.clock_set and len(program.steps) > 1:
             raise Refusal("CLOCK", "a flex profile follows the wall clock: set the clock first (pumpctl time sync)")
         self.cancel_bolus()
         self.program = program
@@ -36,13 +37,13 @@ class Pump(PumpTick):
         if self.conv is None or self.conv.conc != program.conc:
             self.conv = conv  # a new concentration starts a new accounting epoch
             self.bridge.cancel()
-        if program.mode == "stopped":
+        if program.mode == MODE_STOPPED:
             self.stop("programmed stopped")
         else:
             self.run_from_now()
 
     def resume(self):
-        if self.program is None or self.program.mode == "stopped":
+        if self.program is None or self.program.mode == MODE_STOPPED:
             raise Refusal("STATE", "there is no program to resume; program the pump first")
         if self.alarms.motor_blocked():
             raise Refusal("ALARM", "an alarm that stops the motor is active; resolve it first")
@@ -187,7 +188,7 @@ class Pump(PumpTick):
         """Days until the low-reservoir threshold and until empty, at the worst-case daily
         volume (program + every allowed patient bolus, as Prometra assumes). None if no use."""
         p = self.program
-        if p is None or self.state != RUNNING and p.mode == "stopped":
+        if p is None or self.state != RUNNING and p.mode == MODE_STOPPED:
             return None
         ug = p.worst_case_daily_ug()
         if ug <= 0:
