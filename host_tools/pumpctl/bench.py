@@ -108,18 +108,8 @@ def start(bench_dir: Optional[Path] = None, lockstep: bool = True, speed: int = 
     """Start a bench. Its flash image lives in the bench directory: `fresh` erases it (a new
     pump); otherwise the firmware boots from what an earlier run left (a power cycle)."""
     bench_dir = Path(bench_dir) if bench_dir else paths.default_bench_dir()
-    bench_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(bench_dir, 0o700)  # the flash image holds the device keys
-    try:
-        running = find(bench_dir)
-        raise BenchError(f"a bench is already running in {bench_dir} (pid {running.pid}); stop it first")
-    except BenchError as e:
-        if "already running" in str(e):
-            raise
+    control_path = procs.claim_dir(bench_dir, "bench.json", BenchError, "a bench")
     root = paths.repo_root()
-    control_path = str(bench_dir / "control.sock")
-    if len(control_path) > 100:
-        raise BenchError(f"bench directory path too long for a unix socket: {bench_dir}")
     master, slave = pty.openpty()
     tty.setraw(slave)
     os.set_blocking(master, False)

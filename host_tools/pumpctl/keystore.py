@@ -26,7 +26,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 try:
     import fcntl
@@ -107,6 +107,17 @@ def _validate_counters(counters: object) -> dict[str, int]:
     return out
 
 
+def _owned(p: Path, right_kind: Callable[[int], bool], wrong_kind: str) -> os.stat_result:
+    """p's lstat, refusing a link or another kind of file (wrong_kind: the sentence why) and
+    anything another user owns: keys are kept only in what this user alone controls."""
+    st = os.lstat(p)
+    if stat.S_ISLNK(st.st_mode) or not right_kind(st.st_mode):
+        raise KeystoreError(wrong_kind)
+    if st.st_uid != os.getuid():
+        raise KeystoreError(f"{p} belongs to another user (uid {st.st_uid}); refusing to use it")
+    return st
+
+
 class Keystore:
     """Keys and counters for every device this user programs."""
 
@@ -130,11 +141,7 @@ class Keystore:
     def _check_dir(self) -> None:
         if os.name == "nt":  # pragma: no cover
             return
-        st = os.lstat(self.dir)
-        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-            raise KeystoreError(f"{self.dir} is not a plain directory; refusing to keep keys there")
-        if st.st_uid != os.getuid():
-            raise KeystoreError(f"{self.dir} belongs to another user (uid {st.st_uid}); refusing to use it")
+        st = _owned(self.dir, stat.S_ISDIR, f"{self.dir} is not a plain directory; refusing to keep keys there")
         if st.st_mode & 0o077:
             raise KeystoreError(
                 f"{self.dir} is accessible by other users (mode {stat.S_IMODE(st.st_mode):04o}); "
@@ -143,11 +150,7 @@ class Keystore:
     def _check_file(self, p: Path) -> None:
         if os.name == "nt":  # pragma: no cover
             return
-        st = os.lstat(p)
-        if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
-            raise KeystoreError(f"{p} is not a regular file; refusing to read keys from it")
-        if st.st_uid != os.getuid():
-            raise KeystoreError(f"{p} belongs to another user (uid {st.st_uid}); refusing to use it")
+        st = _owned(p, stat.S_ISREG, f"{p} is not a regular file; refusing to read keys from it")
         if st.st_mode & 0o077:
             raise KeystoreError(
                 f"key file {p} is readable or writable by other users (mode "

@@ -117,17 +117,7 @@ def start(pico_dir: Optional[Path] = None, fresh: bool = False, idle_speed: floa
     if not idle_speed >= 0:
         raise PicoError(f"speed must be 0 (as fast as possible) or more, got {idle_speed}")
     d = Path(pico_dir) if pico_dir else default_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    os.chmod(d, 0o700)  # the flash image holds the device keys
-    try:
-        running = find(d)
-        raise PicoError(f"an emulated Pico is already running in {d} (pid {running.pid}); stop it first")
-    except PicoError as e:
-        if "already running" in str(e):
-            raise
-    control_path = str(d / "control.sock")
-    if len(control_path) > 100:
-        raise PicoError(f"directory path too long for a unix socket: {d}")
+    control_path = procs.claim_dir(d, "pico.json", PicoError, "an emulated Pico")
     flash = d / "flash.img"
     if fresh:
         for f in (flash, d / "flash.img.uid"):

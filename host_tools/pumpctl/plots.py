@@ -34,6 +34,14 @@ def _save(fig: Any, out: str | Path) -> Path:
     return p
 
 
+def _finish(fig: Any, ax: Any, title: str, out: str | Path) -> Path:
+    """The line plots' common end: title, a light grid, the legend, saved with the footer."""
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, out)
+
+
 def trumpet_curve(points: Sequence[TrumpetPoint], overall_error_pct: float, out: str | Path,
                   title: str = "Trumpet curve (IEC 60601-2-24)") -> Path:
     if not points:
@@ -47,10 +55,7 @@ def trumpet_curve(points: Sequence[TrumpetPoint], overall_error_pct: float, out:
     ax.set_xlabel("observation window (min)")
     ax.set_ylabel("flow error (%)")
     ax.set_xticks(w)
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    return _save(fig, out)
+    return _finish(fig, ax, title, out)
 
 
 def startup_curve(points: Sequence[FlowPoint], rate_ml_h: float, out: str | Path,
@@ -68,10 +73,7 @@ def startup_curve(points: Sequence[FlowPoint], rate_ml_h: float, out: str | Path
     ax.axhline(rate_ml_h * 1000, color="black", linestyle="--", label=f"programmed {rate_ml_h * 1000:.3g} µL/h")
     ax.set_xlabel("time since start (min)")
     ax.set_ylabel("flow (µL/h)")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    return _save(fig, out)
+    return _finish(fig, ax, title, out)
 
 
 def _minutes(hhmm: str) -> int:
@@ -149,10 +151,7 @@ def history(rows: Sequence[dict[str, Any]], out: str | Path,
     ax.bar(h, deliv, width=0.8, align="edge", color="tab:orange", alpha=0.7, label="delivered")
     ax.set_xlabel("hour")
     ax.set_ylabel("µg per hour")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    return _save(fig, out)
+    return _finish(fig, ax, title, out)
 
 
 def _num(t: dt.datetime) -> float:
@@ -188,7 +187,4 @@ def reservoir_projection(reservoir_ul: float, ul_per_day: float, out: str | Path
     ax.set_ylim(bottom=0)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     fig.autofmt_xdate()
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    return _save(fig, out)
+    return _finish(fig, ax, title, out)

@@ -1,13 +1,14 @@
-"""The processes pumpctl starts in the background (a virtual bench, an emulated Pico): what
-each leaves in its folder's JSON file, is one still alive, waiting for one to be gone, and one
-line asked and answered on its control socket."""
+"""The processes pumpctl starts in the background (a virtual bench, an emulated Pico): the
+folder one starts in, what each leaves in its folder's JSON file, is one still alive, waiting
+for one to be gone, and one line asked and answered on its control socket."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 class ProcInfo:
@@ -63,3 +64,21 @@ def wait_gone(pid: int, timeout: float, poll_s: float = 0.05) -> bool:
             return False
         time.sleep(poll_s)
     return True
+
+
+def claim_dir(d: Path, info_name: str, error: Callable[[str], Exception], what: str) -> str:
+    """Make the folder a process starts in (private: the flash image in it holds the device
+    keys) and return its control socket's path. Raises error(sentence) when `what` (its name
+    for the user, e.g. "a bench") already runs there, as its JSON file info_name says, or when
+    the socket's path would be too long for a unix socket (at most 100 bytes here)."""
+    d.mkdir(parents=True, exist_ok=True)
+    os.chmod(d, 0o700)
+    info = d / info_name
+    if info.exists():
+        pid = ProcInfo(json.loads(info.read_text())).pid
+        if alive(pid):
+            raise error(f"{what} is already running in {d} (pid {pid}); stop it first")
+    control_path = str(d / "control.sock")
+    if len(control_path) > 100:
+        raise error(f"the folder's path is too long for a unix socket: {d}")
+    return control_path
