@@ -45,14 +45,14 @@ def test_a_save_before_boot_has_restored_changes_nothing():
     a = app_mod.App(_board(root))
     a.boot()
     a.commands.calibrate({"pl_per_step": 31250})
-    eq(a.calibrated, True)
+    eq(a.calibration.calibrated, True)
     a.save()
     saved = _files(root)
     b = app_mod.App(_board(root))  # the next boot, interrupted before boot() restored anything
     b.save()
-    b.store = a.store  # even with the store open, as after a partial boot
+    b.stores.state = a.stores.state  # even with the store open, as after a partial boot
     b.save()
     eq(_files(root), saved, "the saved state is untouched")
     c = app_mod.App(_board(root))
     c.boot()
-    eq((c.calibrated, c.pump.pl_per_step), (True, 31250), "calibration kept across the reboot")
+    eq((c.calibration.calibrated, c.pump.pl_per_step), (True, 31250), "calibration kept across the reboot")

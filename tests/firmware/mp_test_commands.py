@@ -103,7 +103,7 @@ def test_a_calibration_run_logs_its_own_completion_not_prime_done():
     a.commands.run_volume({"steps": 200, "duration_min": 1})
     eq(a.pump.prime_left, 200)  # the field the host's calibrate waits on
     a.pump.tick(61_000)
-    a._conditions(a.pump.take_flags())
+    a.apply_flags(a.pump.take_flags())
     eq(a.pump.prime_left, 0)
     eq(seen, ["calibration_run", "calibration_run_done"])
     eq(a.pump.stop_reason, "calibration run done; not resumed")
@@ -116,7 +116,7 @@ def test_a_priming_bolus_still_logs_prime_done():
     seen = _events(a)
     a.commands.prime({"duration_min": 1})
     a.pump.tick(61_000)
-    a._conditions(a.pump.take_flags())
+    a.apply_flags(a.pump.take_flags())
     eq(a.pump.prime_left, 0)
     assert "prime_done" in seen and "calibration_run_done" not in seen, seen
     eq(a.pump.stop_reason, "primed; not resumed")
