@@ -17,22 +17,14 @@ class CommandContext:
 
     def __init__(self, pump, alarms, clock, motor, device_id, board_name, stores, calibration, refill,
                  heap, annunciator, event, changed, sync, annunciate, clock_set):
-        self.pump = pump
-        self.alarms = alarms
-        self.clock = clock
-        self.motor = motor
-        self.device_id = device_id
-        self.board_name = board_name
-        self.stores = stores
-        self.calibration = calibration  # core.records.CalibrationRecord
-        self.refill = refill  # core.records.RefillPlan
-        self.heap = heap  # services.heapwatch.HeapWatch
-        self.annunciator = annunciator
-        self.event = event
-        self.changed = changed
-        self.sync = sync
-        self.annunciate = annunciate
-        self.clock_set = clock_set
+        self.pump, self.alarms, self.annunciator = pump, alarms, annunciator  # the core
+        self.clock, self.motor = clock, motor  # the board's parts the handlers use
+        self.device_id, self.board_name = device_id, board_name
+        self.stores, self.heap = stores, heap  # services.startup.Stores, services.heapwatch.HeapWatch
+        # core.records.CalibrationRecord and RefillPlan: what the pump knows beside its therapy
+        self.calibration, self.refill = calibration, refill
+        self.event, self.changed, self.sync = event, changed, sync  # the App's, see above
+        self.annunciate, self.clock_set = annunciate, clock_set
 
 
 class Commands(ReadCommands, TherapyCommands, SetupCommands, AlarmCommands):
