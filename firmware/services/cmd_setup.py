@@ -35,7 +35,8 @@ class SetupCommands:
         c = self.ctx
         need_calibration(c.calibration)
         dur = arg(args, "duration_min", int, default=10, required=False)
-        steps = c.pump.start_prime(dur, _catheter(args, c.pump))  # ranges and catheter: the core's, all or nothing
+        # The duration's range and the catheter's are the core's: taken whole or not at all.
+        steps = c.pump.start_prime(dur, _catheter(args, c.pump))
         c.event("prime", {"steps": steps, "nl": c.pump.dead_volume_nl(), "min": dur})
         c.changed()
         return {"steps": steps, "volume_ul": c.pump.dead_volume_nl() / 1000, "duration_min": dur}

@@ -43,7 +43,7 @@ class TherapyCommands:
         c = self.ctx
         # No abort: the head finishes the step(s) already commanded and counted (a move is a few
         # ms), so delivered stays what the head moved; then EN is released as after every move.
-        # An occlusion or a fault aborts at once (App.occlusion).
+        # An occlusion or a fault aborts at once (services/housekeeping.py occlusion).
         c.pump.stop("stopped by programmer")
         c.event("stop", {})
         c.changed()

@@ -1,12 +1,22 @@
 # What the App does about the pump's flags after each tick and about the conditions it measures
 # once a minute: the rules are core/conditions.py's (numbers in, decisions out); this module
-# applies them to the App's alarms, log, motor and history.
+# applies them to the App's alarms, log, motor and history, and stops the motor on an occlusion.
 from core import conditions
 from core.conditions import RAISE, CLEAR
 from core.pump import RUNNING
 from services.history import programmed_ng_for_hour
 
 _HOUR_MS = 3_600_000
+
+
+def occlusion(app):
+    """The head is turning but the line is blocked: stop the motor, alarm high."""
+    if app.pump.state == RUNNING:
+        app.pump.stop("occlusion")
+    app.board.motor.enable(False)
+    if app.alarms.raise_alarm("OCCLUSION", app.pump.up_s):
+        app.event("occlusion", {"delivered_steps": app.pump.steps_total.value()})
+        app.save()
 
 
 def apply_flags(app, flags):
@@ -72,7 +82,7 @@ def minute(app):
     occ = conditions.occlusion(app.board.motor.stalled(), running,
                                app.alarms.state("OCCLUSION") is not None)
     if occ == RAISE:
-        app.occlusion()
+        occlusion(app)
     elif occ == CLEAR:
         # The head moves freely again: the cause is gone (the alarm stays latched until
         # acknowledged), and the clinician may resume.

@@ -1,6 +1,6 @@
-# What survives a reset: the pump's state as one JSON document saved atomically (StateStore);
-# the hourly therapy history is services/history.py's. Saved on every accepted change and every 15 minutes, the rate
-# the flash-wear figures in docs/persistence.md assume.
+# What survives a reset: the pump's state as one JSON document saved atomically (StateStore)
+# (the hourly therapy history is services/history.py's). Saved on every accepted change and
+# every 15 minutes, the rate the flash-wear figures in docs/persistence.md assume.
 from core import program as programs
 from core.druglib import LIBRARY
 from core.pump import check_calibration
