@@ -49,7 +49,7 @@ class App:
         self.calibration = CalibrationRecord(board.calibrated_at_build)
         self.refill = RefillPlan()
         self.stores = startup.Stores()  # log, history, state, keys: opened by boot()
-        self.outage = startup.Outage(self.pump, self.clock, self.event)
+        self.outage = startup.Outage(self.pump, self.clock, self._log)
         self.tasks = []
         self._out = None
         self.unsound = False  # the self-test found the saved state unusable
@@ -90,8 +90,8 @@ class App:
         return 0
 
     def _log(self, kind, data=None):
-        # The commands log through here, so App.event is looked up at each record: whatever
-        # replaces it (a test's list of events) sees the commands' records too.
+        # Commands and Outage log through here, so App.event is looked up at each record: whatever
+        # replaces it (a test's list of events) sees their records too.
         return self.event(kind, data)
 
     def save(self):
