@@ -295,36 +295,7 @@ class Pump:
     def dead_volume_nl(self):
         return self.tubing_nl + self.catheter_cm * self.catheter_nl_per_cm
 
-    # TEMP shim for the core helper's pump API (start_prime(catheter=), configure): the lead
-    # drops it at merge and takes the core helper's pump.py.
-    def start_prime(self, duration_min, catheter=None):
-        check_prime_duration(duration_min)
-        if catheter is None:
-            return self._start_prime(duration_min)
-        was = (self.tubing_nl, self.catheter_cm, self.catheter_nl_per_cm)
-        self.set_catheter(catheter[0], catheter[1], catheter[2])
-        try:
-            return self._start_prime(duration_min)
-        except Refusal:
-            self.set_catheter(was[0], was[1], was[2])
-            raise
-
-    def configure(self, low_reservoir_ul=None, stopped_alarm_h=None, catheter=None):
-        low, stop_h = low_reservoir_ul, stopped_alarm_h
-        if low is not None and (type(low) is not int or not 0 <= low <= 10_000):
-            raise Refusal("RANGE", "the low-reservoir threshold must be 0..10000 µL, not %r" % (low,))
-        if stop_h is not None and (type(stop_h) is not int or not 1 <= stop_h <= 168):
-            raise Refusal("RANGE", "the stopped-pump alarm must be 1..168 h, not %r" % (stop_h,))
-        if low is not None and low * 1000 >= self.reservoir.capacity_nl:
-            raise Refusal("RANGE", "low-reservoir threshold must be below the reservoir size")
-        if catheter is not None:
-            self.set_catheter(catheter[0], catheter[1], catheter[2])
-        if low is not None:
-            self.reservoir.low_nl = low * 1000
-        if stop_h is not None:
-            self.stopped_alarm_s = stop_h * 3600
-
-    def _start_prime(self, duration_min):
+    def start_prime(self, duration_min):
         """Fill pump tubing and catheter: volume, not dose at the tip (it fills the line)."""
         if self.program is None:
             raise Refusal("STATE", "program the pump (drug and concentration) before priming")
@@ -368,8 +339,6 @@ class Pump:
         the new volume. Returns (expected_ul, mismatch_ul, warn). Overfill is refused."""
         if type(withdrawn_ul) is not int or withdrawn_ul < 0 or withdrawn_ul > self.reservoir.capacity_nl // 1000 + 5000:
             raise Refusal("RANGE", "withdrawn volume must be 0..%d µL" % (self.reservoir.capacity_nl // 1000 + 5000))
-        if type(new_volume_ul) is not int or new_volume_ul < 1:  # TEMP shim: the command's old 1.. range
-            raise Refusal("RANGE", "the new volume must be 1..%d µL" % (self.reservoir.capacity_nl // 1000))
         Reservoir(self.reservoir.model_ml).fill(new_volume_ul)  # refuses (raises) before any change
         expected = self.reservoir.volume_ul()
         mismatch = withdrawn_ul - expected
