@@ -120,14 +120,8 @@ def main():
     except (SystemExit, KeyboardInterrupt):
         pass
     finally:
-        # Stopping the bench (or Ctrl-C): motor disabled, firmware state saved.
-        board.motor.enable(False)
-        a = getattr(board, "running_app", None)
-        if a is not None:
-            try:
-                a.save()
-            except Exception:
-                pass
+        # Stopping the bench (or Ctrl-C): the firmware's own shutdown, as on a Pico.
+        app.shutdown(getattr(board, "running_app", None), board)
         if held:
             held.close()
 

@@ -90,6 +90,8 @@ class Reservoir:
         most = self.capacity_nl // 1000 + _WITHDRAWN_OVER_UL
         if type(withdrawn_ul) is not int or withdrawn_ul < 0 or withdrawn_ul > most:
             raise Refusal("RANGE", "withdrawn volume must be 0..%d µL" % most)
+        if type(new_volume_ul) is int and new_volume_ul < 1:
+            raise Refusal("RANGE", "a refill must put in 1..%d µL, not %d µL" % (self.capacity_nl // 1000, new_volume_ul))
         Reservoir(self.model_ml).fill(new_volume_ul)  # refuses (raises) before any change
         expected = self.volume_ul()
         mismatch = withdrawn_ul - expected

@@ -192,3 +192,54 @@ class History:
                 if ng != _NONE:
                     out.append((hour, ng, nl, png))
         return out
+
+
+class HourAccumulator:
+    """Delivered and programmed dose per wall-clock hour, flushed to History once per hour."""
+
+    def __init__(self, history):
+        self.history = history
+        self.hour = None
+        self.q0 = 0
+        self.nl0 = 0
+        self.prog_ng = 0
+
+    def start(self, hour, pump):
+        self.hour = hour
+        self.q0 = pump.q_total.value()
+        self.nl0 = pump.nl_total.value()
+
+    def flush(self, hour_now, pump, programmed_ng):
+        """Close the hour if the wall clock moved past it; returns True if it wrote."""
+        if self.hour is None:
+            self.start(hour_now, pump)
+            return False
+        if hour_now == self.hour:
+            return False
+        q = pump.q_total.value()
+        nl = pump.nl_total.value()
+        ng = (q - self.q0) // 1600
+        dnl = nl - self.nl0
+        wrote = False
+        if self.history is not None and hour_now > self.hour:
+            try:
+                self.history.add(self.hour, ng, dnl, programmed_ng)
+                wrote = True
+            except (ValueError, OSError):
+                pass
+        self.start(hour_now, pump)
+        return wrote
+
+
+def programmed_ng_for_hour(prog, hour_of_day):
+    """Dose the program asks for in one hour of the day, in ng (basal + periodic boluses)."""
+    if prog is None or prog.mode == "stopped":
+        return 0
+    x = 0  # µg/day summed over the hour's minutes; one division at the end keeps it exact
+    for m in range(hour_of_day * 60, hour_of_day * 60 + 60):
+        x += prog.rate_at(m)
+    ng = x * 1000 // 1440
+    for t, dose, dur in prog.periodic:
+        if hour_of_day * 60 <= t < hour_of_day * 60 + 60:
+            ng += dose * 1000
+    return ng

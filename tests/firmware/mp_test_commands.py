@@ -103,7 +103,7 @@ def test_a_calibration_run_logs_its_own_completion_not_prime_done():
     a.commands.run_volume({"steps": 200, "duration_min": 1})
     eq(a.pump.prime_left, 200)  # the field the host's calibrate waits on
     a.pump.tick(61_000)
-    a._conditions(a.pump.take_flags())
+    a.apply_flags(a.pump.take_flags())
     eq(a.pump.prime_left, 0)
     eq(seen, ["calibration_run", "calibration_run_done"])
     eq(a.pump.stop_reason, "calibration run done; not resumed")
@@ -116,7 +116,41 @@ def test_a_priming_bolus_still_logs_prime_done():
     seen = _events(a)
     a.commands.prime({"duration_min": 1})
     a.pump.tick(61_000)
-    a._conditions(a.pump.take_flags())
+    a.apply_flags(a.pump.take_flags())
     eq(a.pump.prime_left, 0)
     assert "prime_done" in seen and "calibration_run_done" not in seen, seen
     eq(a.pump.stop_reason, "primed; not resumed")
+
+
+def test_refill_ranges_are_the_pumps_one_place():
+    # The command once allowed 0..50000 µL withdrawn and the pump its capacity + 5000: now only
+    # the pump decides, with its sentence, and nothing changes.
+    a = _app()
+    before = a.pump.reservoir.volume_ul()
+    e = _refused(a.commands.refill, {"withdrawn_ul": 25_001, "volume_ul": 10_000})
+    eq((e.code, e.msg), ("RANGE", "withdrawn volume must be 0..25000 µL"))
+    eq(_refused(a.commands.refill, {"withdrawn_ul": 0, "volume_ul": 0}).code, "RANGE")
+    eq(_refused(a.commands.refill, {"withdrawn_ul": "5", "volume_ul": 10_000}).code, "BAD_ARGS")
+    eq(a.pump.reservoir.volume_ul(), before)
+
+
+def test_settings_are_taken_whole_or_not_at_all():
+    a = _app()
+    a.commands.settings({"low_reservoir_ul": 3000, "stopped_alarm_h": 24, "catheter_cm": 10})
+    for args in ({"low_reservoir_ul": 20_000, "catheter_cm": 30}, {"stopped_alarm_h": 0, "catheter_cm": 30},
+                 {"low_reservoir_ul": 10_001}, {"stopped_alarm_h": 169, "low_reservoir_ul": 100}):
+        eq(_refused(a.commands.settings, args).code, "RANGE")
+    eq((a.pump.reservoir.low_nl, a.pump.stopped_alarm_s, a.pump.catheter_cm), (3_000_000, 24 * 3600, 10))
+    eq(_refused(a.commands.settings, {"stopped_alarm_h": "24"}).code, "BAD_ARGS")
+
+
+def test_one_shutdown_path_leaves_the_board_safe_then_saves():
+    import app as app_mod
+    a = _app()
+    seen = []
+    a.board.shutdown = lambda: seen.append("board")
+    a.save = lambda: seen.append("save")
+    app_mod.shutdown(a, a.board)
+    eq(seen, ["board", "save"])
+    app_mod.shutdown(None, a.board)  # the firmware never built an App: the board is still made safe
+    eq(seen, ["board", "save", "board"])

@@ -148,3 +148,24 @@ def test_put_replaces_and_is_idempotent():
     ops = d.stats.ops
     raises(ValueError, h.put, H0 + 4, -1, 0, 0)
     eq(d.stats.ops, ops)
+
+
+def test_the_hour_accumulator_closes_an_hour_into_the_history():
+    from services.history import HourAccumulator, programmed_ng_for_hour
+    from core.engine import Counter
+
+    class P:  # the pump's two running totals HourAccumulator reads
+        def __init__(self):
+            self.q_total = Counter()
+            self.nl_total = Counter()
+    _fresh()
+    h = History(H)
+    p = P()
+    acc = HourAccumulator(h)
+    eq(acc.flush(H0, p, 0), False)  # the first call only starts the hour
+    p.q_total.add(1600 * 20833)
+    p.nl_total.add(10)
+    eq(acc.flush(H0, p, 0), False)  # the same hour: nothing to close
+    eq(acc.flush(H0 + 1, p, 20833), True)
+    eq(h.read(H0, H0 + 2), [(H0, 20833, 10, 20833)])
+    eq(programmed_ng_for_hour(None, 3), 0)

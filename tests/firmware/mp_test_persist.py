@@ -30,4 +30,4 @@ def test_the_state_document_keeps_its_keys_and_survives_a_round_trip():
         if k not in ("state", "stop_reason", "bolus", "gate", "rolling", "engine"):
             eq(back[k], mine[k], k)
     eq(back["engine"][1], mine["engine"][1], "the partial step is kept")
-    eq((b.calibrated, b.pump.program.drug, b.pump.max24_ug), (a.calibrated, "baclofen", a.pump.max24_ug))
+    eq((b.calibration.calibrated, b.pump.program.drug, b.pump.max24_ug), (a.calibration.calibrated, "baclofen", a.pump.max24_ug))

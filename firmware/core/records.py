@@ -1,0 +1,15 @@
+# What the pump knows about itself beside its therapy: whether it holds a calibration someone
+# measured (and when), and the day its reservoir is forecast to run low. Commands set them,
+# persist saves them under the keys "calibrated", "cal_day" and "refill_day", the minute's
+# housekeeping reads the refill day.
+
+
+class CalibrationRecord:
+    def __init__(self, calibrated):
+        self.calibrated = calibrated  # a measured pL per step is held (a board may ship one)
+        self.day = None  # the wall-clock day the calibration was measured, if the host said
+
+
+class RefillPlan:
+    def __init__(self):
+        self.day = None  # the forecast day of the low reservoir, set at each refill

@@ -1,0 +1,107 @@
+# The therapy commands: program, stop, resume, clock, boluses. Each decodes its arguments, asks
+# the core (which owns every range and refuses with the sentence), then logs and saves.
+from core import program as programs
+from core.druglib import LIBRARY
+from core.base import Refusal
+from core.pump import check_bolus_size
+from services.protocol import arg
+
+
+def need_calibration(calibration):
+    if not calibration.calibrated:
+        raise Refusal("UNCALIBRATED", "this pump has no calibration: run `pumpctl calibrate` before therapy")
+
+
+def _parse(args):
+    return programs.parse(arg(args, "program", dict), LIBRARY)
+
+
+class TherapyCommands:
+    """Mixed into services.commands.Commands: `self.ctx` is its CommandContext."""
+
+    def program_check(self, args):
+        new = _parse(args)
+        old = self.ctx.pump.program
+        return {"old": old.to_dict() if old else None, "new": new.to_dict()}
+
+    def program_set(self, args):
+        c = self.ctx
+        need_calibration(c.calibration)
+        new = _parse(args)
+        old = c.pump.program
+        if old is not None and old.conc != new.conc and old.drug == new.drug:
+            raise Refusal("STATE", "a new concentration comes with a refill: use `pumpctl refill --concentration`")
+        c.pump.set_program(new, LIBRARY.max24_ug(new.drug))  # whole or not at all
+        c.alarms.clear("STOPPED_TOO_LONG", c.pump.up_s)
+        c.event("program", {"drug": new.drug, "conc": new.conc, "mode": new.mode, "daily_ug": new.daily_total_ug()})
+        for o in new.overrides_used:
+            c.event("override", {"limit": o, "drug": new.drug})
+        c.changed()
+        return {"old": old.to_dict() if old else None, "new": new.to_dict(), "overrides_used": list(new.overrides_used)}
+
+    def stop(self, args):
+        c = self.ctx
+        # No abort: the head finishes the step(s) already commanded and counted (a move is a few
+        # ms), so delivered stays what the head moved; then EN is released as after every move.
+        # An occlusion or a fault aborts at once (services/housekeeping.py occlusion).
+        c.pump.stop("stopped by programmer")
+        c.event("stop", {})
+        c.changed()
+        return {"state": c.pump.state}
+
+    def resume(self, args):
+        c = self.ctx
+        need_calibration(c.calibration)
+        c.pump.resume()
+        c.alarms.clear("STOPPED_TOO_LONG", c.pump.up_s)
+        c.event("resume", {})
+        c.changed()
+        return {"state": c.pump.state}
+
+    def time_set(self, args):
+        c = self.ctx
+        day = arg(args, "day", int)
+        ms = arg(args, "ms", int)
+        old = c.clock.wall()
+        c.pump.set_wall(day, ms)  # the range is the core's: refused there before any change
+        c.clock.set_wall(day, ms)
+        c.alarms.clear("CLOCK_NOT_SET", c.pump.up_s)
+        c.event("clock_set", {"day": day, "ms": ms, "was": list(old) if old else None})
+        c.clock_set(day, ms)  # hourly history restarts; an outage boot could not measure is logged
+        c.changed()
+        return {"wall": [day, ms]}
+
+    def bolus(self, args):
+        c = self.ctx
+        dose = arg(args, "dose_ug", int)
+        dur = arg(args, "duration_min", int)
+        check_bolus_size(dose, dur)  # the pump's range, before the library's limits for the drug
+        overrides = args.get("overrides", [])
+        if not isinstance(overrides, list):
+            raise Refusal("BAD_ARGS", "overrides must be a list of limit names")
+        p = c.pump.program
+        if p is None:
+            raise Refusal("STATE", "there is no program: a bolus needs a running program")
+        used = LIBRARY.check_bolus(p.drug, dose, "clinician", overrides)
+        try:
+            c.pump.start_bolus("clinician", dose, dur)
+        except Refusal as e:
+            # Every refusal of a bolus is logged (the 24 h maximum above all).
+            c.event("bolus", {"kind": "clinician", "dose_ug": dose, "outcome": "refused", "code": e.code})
+            raise
+        c.event("bolus", {"kind": "clinician", "dose_ug": dose, "min": dur, "outcome": "started", "overrides": list(used)})
+        c.changed()
+        return {"kind": "clinician", "dose_ug": dose, "duration_min": dur, "overrides_used": list(used)}
+
+    def patient_request(self, source):
+        c = self.ctx
+        outcome, detail = c.pump.patient_bolus()
+        c.event("patient_bolus", {"outcome": outcome, "why": detail[:80], "src": source})
+        return outcome, detail
+
+    def patient_bolus(self, args):
+        outcome, detail = self.patient_request("programmer")
+        self.ctx.changed()
+        if outcome != "delivered":
+            raise Refusal("REFUSED_LOCKOUT" if outcome == "refused_lockout" else "REFUSED_LIMIT", detail)
+        return {"outcome": outcome, "detail": detail}

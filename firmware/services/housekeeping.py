@@ -1,0 +1,89 @@
+# What the App does about the pump's flags after each tick and about the conditions it measures
+# once a minute: the rules are core/conditions.py's (numbers in, decisions out); this module
+# applies them to the App's alarms, log, motor and history, and stops the motor on an occlusion.
+from core import conditions
+from core.conditions import RAISE, CLEAR
+from core.pump import RUNNING
+from services.history import programmed_ng_for_hour
+
+_HOUR_MS = 3_600_000
+
+
+def occlusion(app):
+    """The head is turning but the line is blocked: stop the motor, alarm high."""
+    if app.pump.state == RUNNING:
+        app.pump.stop("occlusion")
+    app.board.motor.enable(False)
+    if app.alarms.raise_alarm("OCCLUSION", app.pump.up_s):
+        app.event("occlusion", {"delivered_steps": app.pump.steps_total.value()})
+        app.save()
+
+
+def apply_flags(app, flags):
+    """Raise and log what the pump's flags mean."""
+    now = app.pump.up_s
+    for code in conditions.alarms_for_flags(flags):
+        if app.alarms.raise_alarm(code, now) and code in conditions.SAVE_ON_RAISE:
+            app.save()
+    conv = app.pump.conv
+    for kind, data in conditions.events_for_flags(flags, conv.conc if conv else None):
+        app.event(kind, data)
+
+
+def _battery(app, now):
+    mv = app.board.battery_mv()
+    eos = conditions.battery_eos(mv)
+    if eos == RAISE:
+        if app.pump.state == RUNNING:
+            app.pump.stop("battery end of service")
+        if app.alarms.raise_alarm("BATTERY_EOS", now):
+            app.event("battery", {"mv": mv, "level": "end_of_service"})
+            app.save()
+    elif eos == CLEAR:
+        app.alarms.clear("BATTERY_EOS", now)  # a new cell: the clinician may resume
+    eri = conditions.battery_eri(mv)
+    if eri == RAISE:
+        if app.alarms.raise_alarm("BATTERY_ERI", now):
+            app.event("battery", {"mv": mv, "level": "elective_replacement"})
+    elif eri == CLEAR:
+        app.alarms.clear("BATTERY_ERI", now)
+
+
+def _hourly(app):
+    hours = app.stores.hours
+    if hours is None or not app.pump.clock_set:
+        return
+    hour = app.pump.day * 24 + app.pump.ms // _HOUR_MS
+    prev = hours.hour
+    if prev is not None and prev != hour:
+        hours.flush(hour, app.pump, programmed_ng_for_hour(app.pump.program, prev % 24))
+    elif prev is None:
+        hours.start(hour, app.pump)
+
+
+def minute(app):
+    """Once a minute: conditions that are measured rather than counted, and history."""
+    app.heap.mark()
+    now = app.pump.up_s
+    app.journal_write()  # a heartbeat: an outage is measured from the last minute alive
+    _battery(app, now)
+    w = app.clock.wall()
+    auth = app.stores.auth
+    locked = auth is None or auth.locked_ms(app.clock.ticks()) != 0  # no keys: nothing to unlock
+    running = app.pump.state == RUNNING
+    for code in conditions.minute_clears(running, app.pump.reservoir.low(), locked, w is not None):
+        app.alarms.clear(code, now)
+    if w is None:
+        app.alarms.raise_alarm("CLOCK_NOT_SET", now)
+    else:
+        if conditions.refill_due(w[0], app.refill.day):
+            app.alarms.raise_alarm("REFILL_DUE", now)
+        _hourly(app)
+    occ = conditions.occlusion(app.board.motor.stalled(), running,
+                               app.alarms.state("OCCLUSION") is not None)
+    if occ == RAISE:
+        occlusion(app)
+    elif occ == CLEAR:
+        # The head moves freely again: the cause is gone (the alarm stays latched until
+        # acknowledged), and the clinician may resume.
+        app.alarms.clear("OCCLUSION", now)
