@@ -155,7 +155,8 @@ class AlarmManager:
         """Silence the buzzer for duration_ms (1..MAX_PAUSE_MS). Lights keep showing. When the
         pause ends every unresolved alarm sounds again. A new pause replaces a running one."""
         if type(duration_ms) is not int or not 1 <= duration_ms <= MAX_PAUSE_MS:
-            raise ValueError("pause duration must be an int 1..%d ms, got %r" % (MAX_PAUSE_MS, duration_ms))
+            raise ValueError("an audio pause must last 1 ms to %d minutes (%d ms), not %r ms"
+                             % (MAX_PAUSE_MS // 60_000, MAX_PAUSE_MS, duration_ms))
         _check_now(now_s)
         self._flush_expiry(now_s)
         best = 0

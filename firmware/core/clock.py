@@ -7,10 +7,15 @@ DAY_MS = const(86_400_000)
 _DAY_LIMIT = const(1 << 20)  # wall-clock days since 2000-01-01 stay below this (2870 years)
 
 
+def check_day(day, what="the clock's day"):
+    """Refuse a wall-clock day outside what the clock keeps; changes nothing."""
+    if type(day) is not int or not 0 <= day < _DAY_LIMIT:
+        raise Refusal("RANGE", "%s must be 0..%d (days since 2000-01-01), not %r" % (what, _DAY_LIMIT - 1, day))
+
+
 def check_wall(day, ms_of_day):
     """Refuse a wall time outside what the clock keeps; changes nothing."""
-    if type(day) is not int or not 0 <= day < _DAY_LIMIT:
-        raise Refusal("RANGE", "the clock's day must be 0..%d (days since 2000-01-01), not %r" % (_DAY_LIMIT - 1, day))
+    check_day(day)
     if type(ms_of_day) is not int or not 0 <= ms_of_day < DAY_MS:
         raise Refusal("RANGE", "the clock's time of day must be 0..%d ms, not %r" % (DAY_MS - 1, ms_of_day))
 

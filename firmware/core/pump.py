@@ -10,7 +10,8 @@ from core.patient import DELIVERED
 from core.catheter import catheter_values, dead_volume_nl, steps_for_nl
 from core import pump_record
 from core.limits import (MAX_BOLUS_UG, MIN_PL_PER_STEP, MAX_PL_PER_STEP,  # noqa: F401 (re-exported)
-                         check_bolus_size, check_calibration, check_prime_duration, check_stopped_alarm_h)
+                         check_bolus_size, check_calibration, check_prime_duration, check_stopped_alarm_h,
+                         check_calibration_run)
 from core.pump_tick import (PumpTick, STOPPED, RUNNING, FLAG_EMPTY, FLAG_LOW,  # noqa: F401 (re-exported)
                             FLAG_LIMIT24, FLAG_PERIODIC_REFUSED, FLAG_PERIODIC_SKIPPED, FLAG_STOPPED_LONG,
                             FLAG_PERIODIC_STARTED, FLAG_BRIDGE_DONE, FLAG_PRIME_DONE, FLAG_CALIBRATION_RUN_DONE)
@@ -144,8 +145,13 @@ class Pump(PumpTick):
         return steps
 
     def start_calibration_run(self, steps, duration_min):
-        """Move `steps` over `duration_min` for weighing (the command layer checked the pump is
-        stopped and the rate is one the integrator takes); ends with FLAG_CALIBRATION_RUN_DONE."""
+        """Move `steps` over `duration_min` for weighing, therapy stopped; all is checked before
+        anything changes. Ends with FLAG_CALIBRATION_RUN_DONE and the pump stopped again."""
+        check_calibration_run(steps, duration_min, self.pl_per_step)
+        if self.state == RUNNING:
+            raise Refusal("STATE", "stop therapy before a calibration run (pumpctl stop)")
+        if self.busy():
+            raise Refusal("BUSY", "a bolus or volume run is already running")
         self._move_volume(steps, duration_min, "calibration run done", FLAG_CALIBRATION_RUN_DONE)
 
     def _move_volume(self, steps, duration_min, done_reason, done_flag):
