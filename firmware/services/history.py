@@ -27,6 +27,7 @@ import struct
 from errno import ENOENT
 from binascii import crc32
 from core.base import const
+from core.program_model import MODE_STOPPED
 
 _MAGIC = b"HST1"
 _SIZE = const(300)
@@ -233,7 +234,7 @@ class HourAccumulator:
 
 def programmed_ng_for_hour(prog, hour_of_day):
     """Dose the program asks for in one hour of the day, in ng (basal + periodic boluses)."""
-    if prog is None or prog.mode == "stopped":
+    if prog is None or prog.mode == MODE_STOPPED:
         return 0
     x = 0  # µg/day summed over the hour's minutes; one division at the end keeps it exact
     for m in range(hour_of_day * 60, hour_of_day * 60 + 60):
