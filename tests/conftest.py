@@ -110,19 +110,38 @@ PICO_GROUPS = {
 }
 
 
+def _group(nodeid: str) -> str:
+    """The scheduling unit of a test: its file, or its emulated-Pico group."""
+    path = nodeid.split("::", 1)[0]
+    if path.startswith("tests/pico/"):
+        return PICO_GROUPS.get(path.rsplit("/", 1)[-1], ("pico-a", 9))[0]
+    return path
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` schedules by _group. pytest-xdist's own loadgroup renames each test's
+    node id to carry its group, which pytest 9 no longer allows (the id is derived, not stored):
+    every test was then scheduled alone, a file's tests ran on both workers and out of order.
+    Asking for the group by node id needs no renaming."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    return FileGroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    """For `make test`'s two pytest-xdist workers (--dist loadgroup): each file stays on one
-    worker (an mp_test file runs once, module fixtures are built once), and the emulated Pico's
-    files go first, in two groups, beside the rest of the suite."""
-    def key(item):
-        path = str(item.fspath).replace(os.sep, "/")
-        name = path.rsplit("/", 1)[-1]
-        if "tests/pico/" in path:
-            group, order = PICO_GROUPS.get(name, ("pico-a", 9))
-            return group, (0, order)
-        return str(Path(str(item.fspath)).relative_to(ROOT)), (1, 0)
-    keys = {id(it): key(it) for it in items}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(keys[id(item)][0]))
+    """For `make test`'s two pytest-xdist workers (--dist loadgroup, scheduled by _group above):
+    each file stays on one worker (an mp_test file runs once, module fixtures are built once),
+    and the emulated Pico's files go first, in two groups, beside the rest of the suite."""
+    def order(item):
+        path = str(Path(str(item.fspath)).relative_to(ROOT)).replace(os.sep, "/")
+        if path.startswith("tests/pico/"):
+            return 0, PICO_GROUPS.get(path.rsplit("/", 1)[-1], ("pico-a", 9))[1]
+        return 1, 0
     # Pico first, interleaving the two groups' files so each worker starts on one; stable sort.
-    items.sort(key=lambda it: keys[id(it)][1])
+    items.sort(key=order)
