@@ -133,8 +133,12 @@ def ascii_json(obj):
 
 
 def encode(obj, mac=None):
-    """A frame line (bytes, with newline) for a JSON-able object."""
+    """A frame line (bytes, with newline) for a JSON-able object. A "~" inside the JSON (it can
+    only stand in a string) goes as \\u007e: a body ending in "~" and 64 characters would
+    otherwise read as a body and a MAC."""
     inner = ascii_json(obj)
+    if "~" in inner:
+        inner = inner.replace("~", "\\u007e")
     if mac:
         inner = inner + "~" + mac
     inner = inner.encode()

@@ -25,6 +25,9 @@ def test_vectors(v):
         body, mac = frames.decode(line)
         assert body.decode() == v["body"] and mac == v["mac"]
         assert frames.encode_body(body, mac).rstrip(b"\n") == line
+        if "object" in v:  # the encoder's side: what it must write for this object
+            assert frames.encode(v["object"]).rstrip(b"\n") == line
+            assert frames.parse(line) == v["object"]
 
 
 json_values = st.recursive(
