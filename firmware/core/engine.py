@@ -37,7 +37,7 @@ class RateIntegrator:
 
     def __init__(self):
         self.rate = 0
-        self.remainder_units = 0  # (µg/day) * ms not yet a whole quantum, in [0, 54)
+        self.da = 0  # in [0, 54)
         self._chunk = _LIM
 
     def set_rate(self, rate_ug_per_day):
@@ -55,21 +55,21 @@ class RateIntegrator:
         rate = self.rate
         if rate == 0:
             return 0
-        quanta = 0
+        ng = 0
         while dt_ms > 0:
             c = dt_ms if dt_ms < self._chunk else self._chunk
             dt_ms -= c
-            units = self.remainder_units + rate * c
-            n = units // UNITS_PER_Q
-            self.remainder_units = units - n * UNITS_PER_Q
-            quanta += n
-        return quanta
+            da = self.da + rate * c
+            n = da // UNITS_PER_Q
+            self.da = da - n * UNITS_PER_Q
+            ng += n
+        return ng
 
-    def ms_to_q(self, quanta):
-        """ms until `quanta` more whole quanta are due (quanta * 54 must stay small), -1 if never."""
+    def ms_to_q(self, q):
+        """ms until `q` more whole quanta are due (q * 54 must stay small), -1 if never."""
         if self.rate == 0:
             return -1
-        units = quanta * UNITS_PER_Q - self.remainder_units
+        units = q * UNITS_PER_Q - self.da
         if units <= 0:
             return 0
         return (units + self.rate - 1) // self.rate
@@ -97,36 +97,26 @@ class StepConverter:
         g = _gcd(625, x)  # steps per quantum = 1e6 / (1600 * x) = 625 / x
         self.conc = conc_ug_per_ml
         self.pl_per_step = pl_per_step
-        # A step is units_per_step units and a quantum units_per_quantum: the fraction K / Q
-        # above, so the counts stay whole.
-        self.units_per_quantum = 625 // g  # K
-        self.units_per_step = x // g  # Q, < 2**29
-        self._quanta_chunk = max(1, _LIM // self.units_per_quantum)
-        self.partial_step_units = self.units_per_step // 2  # round to nearest: start half a step full
+        self.k = 625 // g
+        self.q = x // g  # < 2**29
+        self._ng_chunk = max(1, _LIM // self.k)
+        self.vb = self.q // 2  # round to nearest: start half a step full
 
-    def add_q(self, quanta):
-        """Steps that became due for `quanta` more dose quanta. Allocation-free."""
+    def add_q(self, ng):
+        """Steps that became due for `ng` more dose quanta. Allocation-free."""
         out = 0
-        while quanta > 0:
-            part = quanta if quanta < self._quanta_chunk else self._quanta_chunk
-            quanta -= part
-            units = self.partial_step_units + part * self.units_per_quantum
-            s = units // self.units_per_step
-            self.partial_step_units = units - s * self.units_per_step
+        while ng > 0:
+            part = ng if ng < self._ng_chunk else self._ng_chunk
+            ng -= part
+            vb = self.vb + part * self.k
+            s = vb // self.q
+            self.vb = vb - s * self.q
             out += s
         return out
 
-    def restore_partial_step(self, units):
-        """Take a saved partial step if it fits this converter: the accounting then stays
-        within one step across a restart. Returns whether it was taken."""
-        if 0 <= units < self.units_per_step:
-            self.partial_step_units = units
-            return True
-        return False
-
     def q_to_next_step(self):
-        need = self.units_per_step - self.partial_step_units  # in (0, Q]
-        return (need + self.units_per_quantum - 1) // self.units_per_quantum  # <= 1600 * 500 quanta
+        need = self.q - self.vb  # in (0, Q]
+        return (need + self.k - 1) // self.k  # <= 1600 * 500 quanta
 
 
 class Counter:

@@ -1,17 +1,12 @@
-# Reservoir accounting: what the pump believes is left, computed from the steps it commanded,
-# with the refill (its ranges and the withdrawn-volume check) and the forecast of when it runs
-# low. Like the real pump, the computed volume is not measured: a head that moves more than its
+# Reservoir accounting: what the pump believes is left, computed from the steps it commanded.
+# Like the real pump, the computed volume is not measured: a head that moves more than its
 # calibration says runs dry before the low-reservoir alarm (see docs/alarms.md).
 from core.base import const, Refusal
 
 # Pump models (mL): the older 10 mL, and current 20 mL and 40 mL reservoirs.
 MODELS = (10, 20, 40)
 DEFAULT_LOW_UL = const(2000)
-_MAX_LOW_UL = const(10_000)
 _NL_PER_ML = const(1_000_000)
-_WITHDRAWN_OVER_UL = const(5000)  # a syringe may draw more than the reservoir held
-# Refill mismatch thresholds by pump model (DOMAIN.md: about 1 mL for 20 mL, 2 mL for 40 mL).
-_MISMATCH_UL = {10: 500, 20: 1000, 40: 2000}
 
 
 class Reservoir:
@@ -74,43 +69,6 @@ class Reservoir:
         """True when not even one more step is left."""
         need = nl_per_step + (1 if pl_per_step_rem > self.pl else 0)
         return self.volume_nl < need
-
-    def check_low_threshold(self, low_ul):
-        """Refuse a low-reservoir threshold outside 0..10000 µL or not below this reservoir."""
-        if type(low_ul) is not int or not 0 <= low_ul <= _MAX_LOW_UL:
-            raise Refusal("RANGE", "the low-reservoir threshold must be 0..%d µL, not %r" % (_MAX_LOW_UL, low_ul))
-        if low_ul * 1000 >= self.capacity_nl:
-            raise Refusal("RANGE", "the low-reservoir threshold must be below the reservoir size "
-                          "(%d µL), not %d µL" % (self.capacity_nl // 1000, low_ul))
-
-    def refill(self, withdrawn_ul, new_volume_ul):
-        """Empty-and-refill: compare the withdrawn volume with what was expected, then take the
-        new volume, keeping the low threshold. Returns (expected_ul, mismatch_ul, warn). Both
-        volumes are checked before anything changes; overfill is refused."""
-        most = self.capacity_nl // 1000 + _WITHDRAWN_OVER_UL
-        if type(withdrawn_ul) is not int or withdrawn_ul < 0 or withdrawn_ul > most:
-            raise Refusal("RANGE", "withdrawn volume must be 0..%d µL" % most)
-        if type(new_volume_ul) is int and new_volume_ul < 1:
-            raise Refusal("RANGE", "a refill must put in 1..%d µL, not %d µL" % (self.capacity_nl // 1000, new_volume_ul))
-        Reservoir(self.model_ml).fill(new_volume_ul)  # refuses (raises) before any change
-        expected = self.volume_ul()
-        mismatch = withdrawn_ul - expected
-        warn = abs(mismatch) > _MISMATCH_UL[self.model_ml]
-        low = self.low_nl
-        self.fill(new_volume_ul)
-        self.low_nl = low
-        return expected, mismatch, warn
-
-    def forecast(self, daily_ug, conc_ug_per_ml, day):
-        """Days until the low threshold and until empty at daily_ug (> 0) of this drug, and
-        the wall days they fall on."""
-        nl_day = daily_ug * 1_000_000 // conc_ug_per_ml
-        vol = self.volume_nl
-        low = vol - self.low_nl
-        to_low = low // nl_day if low > 0 else 0
-        return {"daily_ug_worst": daily_ug, "daily_ul_worst": nl_day // 1000,
-                "days_to_low": to_low, "days_to_empty": vol // nl_day,
-                "low_day": day + to_low, "empty_day": day + vol // nl_day}
 
     def low(self):
         return self.volume_nl <= self.low_nl

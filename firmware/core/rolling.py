@@ -10,7 +10,6 @@
 # call it under micropython.heap_lock(). Each bucket keeps µg plus an ng remainder (< 1000), so
 # no int grows past 2**30 as long as one bucket holds less than ~10**9 µg.
 from core.base import const
-from core.engine import Q_PER_NG
 
 _DAY_S = const(86400)
 
@@ -31,7 +30,6 @@ class Rolling24:
         self._cb = -1
         self._cu = 0
         self._cn = 0
-        self.quanta_below_ng = 0  # dose quanta (1/1600 ng) given but not yet a whole ng
 
     def _now(self, now_s):
         # Uptime must not go back; if a caller's clock does, keep the later time (dose then
@@ -40,15 +38,6 @@ class Rolling24:
             return self._last
         self._last = now_s
         return now_s
-
-    def add_quanta(self, now_s, quanta):
-        """Record dose quanta (the engine's unit): whole ng go in, the rest waits. Returns the
-        ng recorded. No allocation."""
-        quanta += self.quanta_below_ng
-        ng = quanta // Q_PER_NG
-        self.quanta_below_ng = quanta - ng * Q_PER_NG
-        self.add(now_s, ng)
-        return ng
 
     def add(self, now_s, ng):
         """Record `ng` nanograms (int >= 0) delivered at uptime second `now_s`. No allocation."""

@@ -26,8 +26,8 @@ _Q_U = const(7)
 _PL = const(8)  # delivered pL below one nL
 _RES_NL = const(9)  # reservoir volume, nL and pL below one nL
 _RES_PL = const(10)
-_CONV_PARTIAL_STEP = const(11)  # the step converter's partial step
-_BASAL_REMAINDER = const(12)  # the basal integrator's remainder
+_CONV_VB = const(11)  # the step converter's partial step
+_BASAL_DA = const(12)  # the basal integrator's remainder
 _BOLUS_LEFT_Q = const(13)  # written for the record's reader; not restored (a bolus never resumes)
 _WALL_DAY = const(14)  # wall clock at the write, -1 -1 if unknown
 _WALL_MS = const(15)
@@ -58,16 +58,17 @@ class Journal:
         return clock.diff(clock.ticks(), self._at) >= nv.min_interval_ms
 
     def write(self, pump, wall, clock=None):
+        p = pump
         self.pending = 0
         if clock is not None:
             self._at = clock.ticks()
         self.gen += 1
         day, ms = wall if wall else (-1, -1)
-        # The indices above in order (_MAGIC_AT .. _PL_PER_STEP): the pump's fields are the
-        # record's, with the wall time before their last two.
-        f = pump.journal_fields()
-        struct.pack_into(_FMT, self.buf, 0, _MAGIC, self.gen, f[0], f[1], f[2], f[3], f[4], f[5], f[6],
-                         f[7], f[8], f[9], f[10], f[11], day, ms, f[12], f[13])
+        # In the order of the indices above (_MAGIC_AT .. _PL_PER_STEP).
+        struct.pack_into(_FMT, self.buf, 0, _MAGIC, self.gen, p.steps_total.k, p.steps_total.u,
+                         p.nl_total.k, p.nl_total.u, p.q_total.k, p.q_total.u, p.pl_below_nl,
+                         p.reservoir.volume_nl, p.reservoir.pl, p.conv.vb if p.conv else 0,
+                         p.basal.da, p.bolus_left_q, day, ms, p.conv.conc if p.conv else 0, p.pl_per_step)
         struct.pack_into("<I", self.buf, _SIZE - 4, crc32(memoryview(self.buf)[:_SIZE - 4]) & 0xFFFFFFFF)
         self.nv.write(self.buf)
 
@@ -84,9 +85,18 @@ class Journal:
     def apply(self, pump, rec):
         """Bring restored counters forward to the journal's (same concentration and calibration
         only). Returns the journal's wall time (day, ms) or None."""
-        if not pump.apply_journal(rec[_CONC], rec[_PL_PER_STEP], [rec[_STEPS_K], rec[_STEPS_U]],
-                                  [rec[_NL_K], rec[_NL_U]], [rec[_Q_K], rec[_Q_U]], rec[_PL],
-                                  rec[_RES_NL], rec[_RES_PL], rec[_CONV_PARTIAL_STEP], rec[_BASAL_REMAINDER]):
+        p = pump
+        if rec[_CONC] != (p.conv.conc if p.conv else 0) or rec[_PL_PER_STEP] != p.pl_per_step:
             return None
+        if rec[_STEPS_K] * 1000 + rec[_STEPS_U] < p.steps_total.value():
+            return None  # older than the saved state: nothing to add
         self.gen = rec[_GEN]
+        p.steps_total.restore([rec[_STEPS_K], rec[_STEPS_U]])
+        p.nl_total.restore([rec[_NL_K], rec[_NL_U]])
+        p.q_total.restore([rec[_Q_K], rec[_Q_U]])
+        p.pl_below_nl = rec[_PL]
+        p.reservoir.volume_nl, p.reservoir.pl = rec[_RES_NL], rec[_RES_PL]
+        if p.conv is not None and 0 <= rec[_CONV_VB] < p.conv.q:
+            p.conv.vb = rec[_CONV_VB]
+        p.basal.da = rec[_BASAL_DA]
         return (rec[_WALL_DAY], rec[_WALL_MS]) if rec[_WALL_DAY] >= 0 else None
