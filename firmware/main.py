@@ -4,6 +4,11 @@
 from pico.board import PicoBoard, boot_button_held
 
 if not boot_button_held():
+    # The board first, then the app: the board's drivers load while the heap is still whole.
+    # Loaded after the app's many small objects, a driver once found no room for its code.
+    board = PicoBoard()
+    import gc
+    gc.collect()
     import app
 
-    app.run(PicoBoard())
+    app.run(board)

@@ -6,7 +6,13 @@ from core.base import Refusal
 from core.pump import RUNNING, STOPPED, check_calibration
 from core.druglib import LIBRARY
 from services import persist
-from services.history import HourAccumulator
+from services.history import History, HourAccumulator
+# Imported with the app, not when boot opens the stores: on a Pico, a module loaded late must
+# find room for its code among the small objects boot has made, and once found none (a
+# MemoryError for 1.3 KB with 97 KB free, in pieces).
+from services.storage import StateStore
+from services.eventlog import EventLog
+from services.auth import Auth
 
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
@@ -81,10 +87,6 @@ def open_stores(board, stores, alarms):
     fails = stores.selftest
     state = None
     if root:
-        from services.storage import StateStore
-        from services.eventlog import EventLog
-        from services.history import History
-        from services.auth import Auth
         try:
             stores.log = EventLog(root + "/log")
         except Exception as e:

@@ -30,7 +30,10 @@ BUILD = ROOT / "build"
 WASM_PKG = "@micropython/micropython-webassembly-pyscript"
 WASM_VERSION = "1.29.0-6"  # MicroPython 1.29, as the unix port in requirements.txt
 PICO_HEAP = 190 * 1024  # "the Pico leaves about 190 KB to Python" (docs/benchmarks.md)
-HEAP64 = 272 * 1024  # the 64-bit port needs 257..267 KB for the scenario (tests/heap/README.md)
+# The 64-bit port needed 257..267 KB for the scenario until issue 14 split app.py, commands and
+# five long modules: about 25 KB more live heap on 64 bits (9 KB at boot on the rp2 port), so it
+# now fails at 288 KB and passes at 304 KB (docs/benchmarks.md, 2026-12-02).
+HEAP64 = 312 * 1024
 
 
 class RigError(RuntimeError):

@@ -18,8 +18,11 @@ from .rig import DEVICE, ROOT, Board, wait_until
 # control task checks in a few times and then hangs for good (the rest of asyncio keeps going,
 # so only the supervisor can notice).
 HANG = """
-import asyncio, app
 from pico.board import PicoBoard
+board = PicoBoard()  # before the app, as main.py does
+import gc
+gc.collect()
+import asyncio, app
 async def hung(self):
     for _ in range(3):
         self.sync()
@@ -27,7 +30,7 @@ async def hung(self):
         await asyncio.sleep_ms(100)
     await asyncio.Event().wait()
 app.App.control_loop = hung
-app.run(PicoBoard())
+app.run(board)
 """
 
 
