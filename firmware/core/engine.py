@@ -37,7 +37,7 @@ class RateIntegrator:
 
     def __init__(self):
         self.rate = 0
-        self.da = 0  # in [0, 54)
+        self.remainder_units = 0  # rate x ms not yet a whole quantum, in [0, 54)
         self._chunk = _LIM
 
     def set_rate(self, rate_ug_per_day):
@@ -55,21 +55,21 @@ class RateIntegrator:
         rate = self.rate
         if rate == 0:
             return 0
-        ng = 0
+        quanta = 0
         while dt_ms > 0:
             c = dt_ms if dt_ms < self._chunk else self._chunk
             dt_ms -= c
-            da = self.da + rate * c
-            n = da // UNITS_PER_Q
-            self.da = da - n * UNITS_PER_Q
-            ng += n
-        return ng
+            units = self.remainder_units + rate * c
+            n = units // UNITS_PER_Q
+            self.remainder_units = units - n * UNITS_PER_Q
+            quanta += n
+        return quanta
 
     def ms_to_q(self, q):
         """ms until `q` more whole quanta are due (q * 54 must stay small), -1 if never."""
         if self.rate == 0:
             return -1
-        units = q * UNITS_PER_Q - self.da
+        units = q * UNITS_PER_Q - self.remainder_units
         if units <= 0:
             return 0
         return (units + self.rate - 1) // self.rate
@@ -97,26 +97,26 @@ class StepConverter:
         g = _gcd(625, x)  # steps per quantum = 1e6 / (1600 * x) = 625 / x
         self.conc = conc_ug_per_ml
         self.pl_per_step = pl_per_step
-        self.k = 625 // g
-        self.q = x // g  # < 2**29
-        self._ng_chunk = max(1, _LIM // self.k)
-        self.vb = self.q // 2  # round to nearest: start half a step full
+        self.units_per_quantum = 625 // g  # a quantum adds this many units to the step
+        self.units_per_step = x // g  # a step is due at this many (< 2**29)
+        self._quanta_chunk = max(1, _LIM // self.units_per_quantum)
+        self.partial_step_units = self.units_per_step // 2  # round to nearest: start half a step full
 
-    def add_q(self, ng):
-        """Steps that became due for `ng` more dose quanta. Allocation-free."""
+    def add_q(self, quanta):
+        """Steps that became due for `quanta` more dose quanta. Allocation-free."""
         out = 0
-        while ng > 0:
-            part = ng if ng < self._ng_chunk else self._ng_chunk
-            ng -= part
-            vb = self.vb + part * self.k
-            s = vb // self.q
-            self.vb = vb - s * self.q
+        while quanta > 0:
+            part = quanta if quanta < self._quanta_chunk else self._quanta_chunk
+            quanta -= part
+            units = self.partial_step_units + part * self.units_per_quantum
+            s = units // self.units_per_step
+            self.partial_step_units = units - s * self.units_per_step
             out += s
         return out
 
     def q_to_next_step(self):
-        need = self.q - self.vb  # in (0, Q]
-        return (need + self.k - 1) // self.k  # <= 1600 * 500 quanta
+        need = self.units_per_step - self.partial_step_units  # in (0, units_per_step]
+        return (need + self.units_per_quantum - 1) // self.units_per_quantum  # <= 1600 * 500 quanta
 
 
 class Counter:

@@ -247,7 +247,7 @@ class Pump:
         rate = dose_ug * 1440 // duration_min  # rounded down: the dose is exact, the end may be later
         self.bolus.set_rate(rate if rate > 0 else 1)
         self._rates_changed()
-        self.bolus.da = 0
+        self.bolus.remainder_units = 0
         self.bolus_left_q = dose_ug * Q_PER_UG
         self.bolus_kind = kind
         self._rates_changed()
@@ -382,7 +382,7 @@ class Pump:
         A pump that was stopped runs only for this and stops again with `done_reason`; the
         run's own flag tells the app which completion to log."""
         self.prime.set_rate(steps * 1440 // duration_min or 1)
-        self.prime.da = 0
+        self.prime.remainder_units = 0
         self._prime_q = 0
         self.prime_left = steps
         self._prime_was_stopped = self.state != RUNNING
@@ -464,7 +464,7 @@ class Pump:
             "q": self.q_total.state(),
             "pl": self.pl_below_nl,
             "conc_epoch": conv.conc if conv else 0,
-            "engine": [self.basal.da, conv.vb if conv else 0],
+            "engine": [self.basal.remainder_units, conv.partial_step_units if conv else 0],
             "catheter": [self.tubing_nl, self.catheter_cm, self.catheter_nl_per_cm],
             "stopped_alarm_s": self.stopped_alarm_s,
             "stopped_s": self.stopped_s,
@@ -499,8 +499,8 @@ class Pump:
             self.max24_ug = max24_ug
             self.conv = StepConverter(program.conc, self.pl_per_step)
             eng = st.get("engine") or [0, 0]
-            if st.get("conc_epoch") == program.conc and 0 <= eng[1] < self.conv.q:
-                self.conv.vb = eng[1]  # keep the partial step: accounting stays within one step
+            if st.get("conc_epoch") == program.conc and 0 <= eng[1] < self.conv.units_per_step:
+                self.conv.partial_step_units = eng[1]  # keep the partial step: accounting stays within one step
             self.gate.settings = program.patient
         self.rolling.from_state(st.get("rolling") or [], self.up_s)
         self.gate.from_state(st.get("gate") or {"lockout_s": 0, "ages": []}, self.up_s)
@@ -532,24 +532,24 @@ class Pump:
                 # Only a boundary that is due right now may take a zero-length segment (it is
                 # handled below); anything else moves at least 1 ms so the loop always ends.
                 seg = 0 if (running and self._to_boundary == 0) else 1
-            ng = 0
+            quanta = 0
             if running and seg:
-                ng = self.basal.advance(seg)
+                quanta = self.basal.advance(seg)
                 if self.bolus_kind is not None:
-                    bn = self.bolus.advance(seg)
-                    if bn > self.bolus_left_q:
-                        bn = self.bolus_left_q
-                    self.bolus_left_q -= bn
-                    ng += bn
+                    bolus_quanta = self.bolus.advance(seg)
+                    if bolus_quanta > self.bolus_left_q:
+                        bolus_quanta = self.bolus_left_q
+                    self.bolus_left_q -= bolus_quanta
+                    quanta += bolus_quanta
                 if self.prime_left:
                     steps += self._prime_steps(seg)
             elif not running and seg and self.program is not None:
                 self._stopped_time(seg)
             self._advance_time(seg)
-            if running and ng:
-                self.q_total.add(ng)
-                steps += self.conv.add_q(ng)
-                self._dose_window(ng)  # stamped at the segment's end: never ages out early
+            if running and quanta:
+                self.q_total.add(quanta)
+                steps += self.conv.add_q(quanta)
+                self._dose_window(quanta)  # stamped at the segment's end: never ages out early
             dt_ms -= seg
             if running:
                 if self.bolus_kind is not None and self.bolus_left_q == 0:
@@ -560,10 +560,10 @@ class Pump:
             steps = self._deliver(steps)
         return steps
 
-    def _dose_window(self, q):
-        q += self._q_rem
-        ng = q // Q_PER_NG
-        self._q_rem = q - ng * Q_PER_NG
+    def _dose_window(self, quanta):
+        quanta += self._q_rem
+        ng = quanta // Q_PER_NG
+        self._q_rem = quanta - ng * Q_PER_NG
         if ng:
             self.rolling.add(self.up_s, ng)
             if self.max24_ug and self.rolling.total_ug(self.up_s) >= self.max24_ug:
@@ -654,9 +654,9 @@ class Pump:
         if rate == 0:
             return -1
         need = self.conv.q_to_next_step()
-        units = need * UNITS_PER_Q - self.basal.da
+        units = need * UNITS_PER_Q - self.basal.remainder_units
         if self.bolus_kind is not None:
-            units -= self.bolus.da
+            units -= self.bolus.remainder_units
         if units <= 0:
             # The two remainders add up to a quantum but neither holds one: the next whole
             # quantum of either source is the earliest anything can happen (never 0: no spin).

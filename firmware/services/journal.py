@@ -67,8 +67,8 @@ class Journal:
         # In the order of the indices above (_MAGIC_AT .. _PL_PER_STEP).
         struct.pack_into(_FMT, self.buf, 0, _MAGIC, self.gen, p.steps_total.k, p.steps_total.u,
                          p.nl_total.k, p.nl_total.u, p.q_total.k, p.q_total.u, p.pl_below_nl,
-                         p.reservoir.volume_nl, p.reservoir.pl, p.conv.vb if p.conv else 0,
-                         p.basal.da, p.bolus_left_q, day, ms, p.conv.conc if p.conv else 0, p.pl_per_step)
+                         p.reservoir.volume_nl, p.reservoir.pl, p.conv.partial_step_units if p.conv else 0,
+                         p.basal.remainder_units, p.bolus_left_q, day, ms, p.conv.conc if p.conv else 0, p.pl_per_step)
         struct.pack_into("<I", self.buf, _SIZE - 4, crc32(memoryview(self.buf)[:_SIZE - 4]) & 0xFFFFFFFF)
         self.nv.write(self.buf)
 
@@ -96,7 +96,7 @@ class Journal:
         p.q_total.restore([rec[_Q_K], rec[_Q_U]])
         p.pl_below_nl = rec[_PL]
         p.reservoir.volume_nl, p.reservoir.pl = rec[_RES_NL], rec[_RES_PL]
-        if p.conv is not None and 0 <= rec[_CONV_VB] < p.conv.q:
-            p.conv.vb = rec[_CONV_VB]
-        p.basal.da = rec[_BASAL_DA]
+        if p.conv is not None and 0 <= rec[_CONV_VB] < p.conv.units_per_step:
+            p.conv.partial_step_units = rec[_CONV_VB]
+        p.basal.remainder_units = rec[_BASAL_DA]
         return (rec[_WALL_DAY], rec[_WALL_MS]) if rec[_WALL_DAY] >= 0 else None

@@ -79,11 +79,11 @@ def test_ms_to_q_is_never_late():
         t = integ.ms_to_q(n)
         a = RateIntegrator()
         a.set_rate(777)
-        a.da = integ.da
+        a.remainder_units = integ.remainder_units
         eq(a.advance(t) >= n, True)
         b = RateIntegrator()
         b.set_rate(777)
-        b.da = integ.da
+        b.remainder_units = integ.remainder_units
         eq(b.advance(t - 1) < n, True)
 
 
@@ -118,5 +118,5 @@ def test_small_int_range_of_state():
     integ.set_rate(1 << 22)
     for _ in range(20):
         conv.add_q(integ.advance(integ.max_dt()))
-    for v in (integ.da, conv.vb, conv.q, conv.k):
+    for v in (integ.remainder_units, conv.partial_step_units, conv.units_per_step, conv.units_per_quantum):
         assert -(1 << 30) < v < (1 << 30)

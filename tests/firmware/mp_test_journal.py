@@ -46,8 +46,8 @@ def test_a_journal_record_of_the_fixed_format_loads():
     eq(pump.q_total.value(), 9_999)
     eq(pump.pl_below_nl, 250)
     eq((pump.reservoir.volume_nl, pump.reservoir.pl), (19_000_000, 40))
-    eq(pump.conv.vb, 3)
-    eq(pump.basal.da, 11)
+    eq(pump.conv.partial_step_units, 3)
+    eq(pump.basal.remainder_units, 11)
 
 
 def test_a_written_record_is_the_fixed_format_byte_for_byte():
