@@ -26,8 +26,8 @@ _Q_U = const(7)
 _PL = const(8)  # delivered pL below one nL
 _RES_NL = const(9)  # reservoir volume, nL and pL below one nL
 _RES_PL = const(10)
-_CONV_VB = const(11)  # the step converter's partial step
-_BASAL_DA = const(12)  # the basal integrator's remainder
+_CONV_PARTIAL_STEP = const(11)  # the step converter's partial step
+_BASAL_REMAINDER = const(12)  # the basal integrator's remainder
 _BOLUS_LEFT_Q = const(13)  # written for the record's reader; not restored (a bolus never resumes)
 _WALL_DAY = const(14)  # wall clock at the write, -1 -1 if unknown
 _WALL_MS = const(15)
@@ -96,7 +96,7 @@ class Journal:
         p.q_total.restore([rec[_Q_K], rec[_Q_U]])
         p.pl_below_nl = rec[_PL]
         p.reservoir.volume_nl, p.reservoir.pl = rec[_RES_NL], rec[_RES_PL]
-        if p.conv is not None and 0 <= rec[_CONV_VB] < p.conv.units_per_step:
-            p.conv.partial_step_units = rec[_CONV_VB]
-        p.basal.remainder_units = rec[_BASAL_DA]
+        if p.conv is not None and 0 <= rec[_CONV_PARTIAL_STEP] < p.conv.units_per_step:
+            p.conv.partial_step_units = rec[_CONV_PARTIAL_STEP]
+        p.basal.remainder_units = rec[_BASAL_REMAINDER]
         return (rec[_WALL_DAY], rec[_WALL_MS]) if rec[_WALL_DAY] >= 0 else None
