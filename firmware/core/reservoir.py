@@ -7,9 +7,6 @@ from core.base import const, Refusal
 MODELS = (10, 20, 40)
 DEFAULT_LOW_UL = const(2000)
 _NL_PER_ML = const(1_000_000)
-_OVER_WITHDRAWN_UL = const(5000)  # a syringe may draw out more than the pump believed was left
-# Refill mismatch thresholds by pump model (DOMAIN.md: about 1 mL for 20 mL, 2 mL for 40 mL).
-_MISMATCH_UL = {10: 500, 20: 1000, 40: 2000}
 
 
 class Reservoir:
@@ -32,34 +29,6 @@ class Reservoir:
             )
         self.volume_nl = volume_ul * 1000
         self.pl = 0
-
-    def refill(self, withdrawn_ul, new_volume_ul):
-        """Empty-and-refill: compare the withdrawn volume with what the pump expects, then take
-        the new volume, keeping the low threshold. Returns (expected_ul, mismatch_ul, warn).
-        Overfill is refused before anything changes."""
-        most_ul = self.capacity_nl // 1000 + _OVER_WITHDRAWN_UL
-        if type(withdrawn_ul) is not int or withdrawn_ul < 0 or withdrawn_ul > most_ul:
-            raise Refusal("RANGE", "withdrawn volume must be 0..%d µL" % most_ul)
-        if type(new_volume_ul) is int and new_volume_ul < 1:
-            raise Refusal("RANGE", "a refill must put in 1..%d µL, not %d µL" % (self.capacity_nl // 1000, new_volume_ul))
-        Reservoir(self.model_ml).fill(new_volume_ul)  # refuses (raises) before any change
-        expected = self.volume_ul()
-        mismatch = withdrawn_ul - expected
-        warn = abs(mismatch) > _MISMATCH_UL[self.model_ml]
-        low = self.low_nl
-        self.fill(new_volume_ul)
-        self.low_nl = low
-        return expected, mismatch, warn
-
-    def forecast(self, ug_per_day, conc, day):
-        """Days until the low threshold and until empty at ug_per_day (> 0) of a drug at conc
-        µg/mL, with the wall-clock days (since 2000-01-01) they fall on, counted from day."""
-        nl_day = ug_per_day * 1_000_000 // conc
-        vol = self.volume_nl
-        low = vol - self.low_nl
-        return {"daily_ug_worst": ug_per_day, "daily_ul_worst": nl_day // 1000,
-                "days_to_low": low // nl_day if low > 0 else 0, "days_to_empty": vol // nl_day,
-                "low_day": day + (low // nl_day if low > 0 else 0), "empty_day": day + vol // nl_day}
 
     def take(self, steps, nl_per_step, pl_per_step_rem):
         """Remove up to `steps` steps; return how many fit. Allocation-free.
