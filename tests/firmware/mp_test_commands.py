@@ -88,6 +88,17 @@ def test_catheter_and_priming_ranges_are_the_pumps_in_the_units_given():
     eq((a.pump.tubing_nl, a.pump.catheter_cm, a.pump.catheter_nl_per_cm, a.pump.prime_left), (20_000, 10, 1000, 0))
 
 
+def test_a_prime_refused_after_its_catheter_was_checked_leaves_the_catheter_as_it_was():
+    # The catheter given with a prime passes its ranges; the prime is then refused (a bolus is
+    # running): the settings it brought must not stay behind.
+    a = _app()
+    a.commands.settings({"tubing_ul": 20, "catheter_cm": 10, "catheter_nl_per_cm": 1000})
+    a.commands.bolus({"dose_ug": 50, "duration_min": 30})
+    e = _refused(a.commands.prime, {"catheter_cm": 30, "tubing_ul": 40, "duration_min": 10})
+    eq(e.code, "BUSY")
+    eq((a.pump.tubing_nl, a.pump.catheter_cm, a.pump.catheter_nl_per_cm, a.pump.prime_left), (20_000, 10, 1000, 0))
+
+
 def _events(a):
     seen = []
     a.event = lambda kind, data=None: seen.append(kind) or 0  # the App's log, without storage
