@@ -3,6 +3,7 @@
 # reaches the pump and its services through one CommandContext, never the App. A refusal
 # raises core.base.Refusal (code and sentence) and changes nothing.
 from services.protocol import arg
+from services.auth import AuthError
 from services.cmd_read import ReadCommands
 from services.cmd_therapy import TherapyCommands
 from services.cmd_setup import SetupCommands
@@ -55,7 +56,6 @@ class Commands(ReadCommands, TherapyCommands, SetupCommands, AlarmCommands):
         auth = c.stores.auth
         if auth is None:
             return "clinician"  # no storage (unit tests of the dispatcher): nothing to check
-        from services.auth import AuthError
         now = c.clock.ticks()
         try:
             if cmd == "provision":

@@ -157,7 +157,7 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     s.add_argument("--fresh", action="store_true", help="erase its flash first: a new board with only MicroPython")
     s.add_argument("--speed", type=float, default=1.0,
                    help="how fast time may run while the CPU sleeps, x real time (default 1; 0 = as fast as it can)")
-    s.add_argument("--uf2", help="the MicroPython firmware image (default: $PICO_UF2, else ../shared/pico/firmware.uf2)")
+    s.add_argument("--uf2", help="the MicroPython firmware image (default: $PICO_UF2; the RPI_PICO v1.28.0 .uf2 from micropython.org)")
     s.add_argument("--hold-button", action="store_true", help="boot with the bolus button held: no auto-start, REPL free")
     s.add_argument("--battery", type=int, default=3700, metavar="MV",
                    help="battery voltage on ADC0 through the divider, mV (default 3700: a healthy cell)")

@@ -27,9 +27,9 @@ from .render import DISCLAIMER  # noqa: F401  (cli_pico prints it)
 from .pico_pins import (PicoError, PicoInfo, battery_raw, board_pins, button, control, pins,  # noqa: F401
                         set_battery)
 
-UF2_HELP = ("set PICO_UF2 to the official MicroPython v1.28.0 firmware for RPI_PICO "
-            "(https://micropython.org/download/RPI_PICO/), or keep ../shared/pico/firmware.uf2 "
-            "next to the repository")
+UF2_HELP = ("download the official MicroPython v1.28.0 firmware for RPI_PICO "
+            "(https://micropython.org/download/RPI_PICO/) and set PICO_UF2 to the .uf2 file, "
+            "or pass --uf2 FILE")
 NODE_MIN = 18
 
 

@@ -1,5 +1,5 @@
-"""The firmware on a real Pico build: the official MicroPython rp2 firmware (PICO_UF2, default
-../shared/pico/firmware.uf2) on the project's emulated RP2040 (pico-emu/), driven through
+"""The firmware on a real Pico build: the official MicroPython rp2 firmware (PICO_UF2: the RPI_PICO
+v1.28.0 .uf2 from micropython.org) on the project's emulated RP2040 (pico-emu/), driven through
 `make flash`, the USB serial port and pumpctl exactly as a student drives a board.
 
 One session flashes a fresh board with `make flash` (twice) and keeps its flash image; each test

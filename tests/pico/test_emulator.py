@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,36 +26,16 @@ EMU = ROOT / "pico-emu"
 UNIQUE_ID = "0123456789ABCDEF"
 
 
-def _uf2() -> Path:
-    env = os.environ.get("PICO_UF2")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared/pico/firmware.uf2"
+from pumpctl import pico, procs  # noqa: E402  (what the emulator needs; one control-socket line)
 
-
-def _node_major() -> Optional[int]:
-    node = shutil.which("node")
-    if not node:
-        return None
-    try:
-        out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10).stdout
-        return int(out.strip().lstrip("v").split(".")[0])
-    except (OSError, ValueError, subprocess.TimeoutExpired):
-        return None
-
-
-UF2 = _uf2()
-if not UF2.exists():
-    pytest.skip(f"no MicroPython firmware image at {UF2}: set PICO_UF2 to the official RPI_PICO v1.28.0 UF2 "
-                "from micropython.org, or keep ../shared/pico/firmware.uf2", allow_module_level=True)
-_major = _node_major()
-if _major is None or _major < 18:
-    pytest.skip("the emulated Pico needs Node.js 18 or newer (" +
-                ("node is not installed" if _major is None else f"node is v{_major}") + ")", allow_module_level=True)
-if not (ROOT / "node_modules" / "rp2040js" / "package.json").exists():
-    pytest.skip("rp2040js is not installed: run `npm ci` in the repository root", allow_module_level=True)
+# The same check and sentence as every Pico test and `pumpctl pico start`.
+_WHY = pico.missing()
+if _WHY:
+    pytest.skip(_WHY, allow_module_level=True)
+UF2 = pico.uf2_path()
 
 import serial  # noqa: E402  (pyserial: only needed once we know the emulator can run)
 
-from pumpctl import procs  # noqa: E402  (one line asked on a control socket)
 
 
 # ---- one emulated board -------------------------------------------------------------------
