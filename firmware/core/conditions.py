@@ -2,7 +2,7 @@
 # The App applies them (raises, clears, logs, saves); keeping the rules here lets them be tested
 # without a board, a log or a clock, and keeps the thresholds in one place.
 from core.base import const
-from core.pump import (FLAG_EMPTY, FLAG_LOW, FLAG_LIMIT24, FLAG_STOPPED_LONG, FLAG_PERIODIC_STARTED,
+from core.pump_tick import (FLAG_EMPTY, FLAG_LOW, FLAG_LIMIT24, FLAG_STOPPED_LONG, FLAG_PERIODIC_STARTED,
                        FLAG_PERIODIC_REFUSED, FLAG_PERIODIC_SKIPPED, FLAG_BRIDGE_DONE, FLAG_PRIME_DONE,
                        FLAG_CALIBRATION_RUN_DONE)
 

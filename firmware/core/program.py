@@ -89,7 +89,8 @@ def _timed_entry(list_name, i, entry, allowed, time_field):
 
 def parse_hhmm(s, what):
     """"HH:MM" (24 h, minute resolution) -> minute of day 0..1439."""
-    if not isinstance(s, str) or len(s) != 5 or s[2] != ":" \
+    # s[2:3], not s[2]: one character of a str is an interned name MicroPython never frees.
+    if not isinstance(s, str) or len(s) != 5 or s[2:3] != ":" \
             or not (s[0:2].isdigit() and s[3:5].isdigit()):
         _bad('%s must be a time "HH:MM", got %s' % (what, _show(s)))
     h = int(s[0:2])

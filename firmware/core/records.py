@@ -2,7 +2,7 @@
 # measured (and when), and the day its reservoir is forecast to run low. Commands set them,
 # persist saves them under the keys "calibrated", "cal_day" and "refill_day", the minute's
 # housekeeping reads the refill day.
-from core.pump import check_day
+from core.limits import check_day
 
 
 class CalibrationRecord:

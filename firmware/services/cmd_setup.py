@@ -4,7 +4,7 @@
 from core import program as programs
 from core.druglib import LIBRARY
 from core.base import Refusal
-from core.pump import check_calibration
+from core.limits import check_calibration
 from services.protocol import arg
 from services.cmd_therapy import need_calibration
 
@@ -104,8 +104,6 @@ class SetupCommands:
         if c.calibration.calibrated and not force and (pl * 10 > old * 13 or pl * 13 < old * 10):
             raise Refusal("FAR_FROM_LAST", "new calibration %d pL/step is more than 30 %% from the last (%d): check the "
                                "measurement, or pass --force" % (pl, old))
-        if c.pump.bolus_kind is not None or c.pump.prime_left:
-            raise Refusal("BUSY", "finish the running bolus before calibrating")
         c.pump.calibrate(pl)
         c.calibration.record(day)
         c.event("calibration", {"pl_per_step": pl, "was": old, "forced": force})

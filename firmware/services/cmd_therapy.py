@@ -3,7 +3,7 @@
 from core import program as programs
 from core.druglib import LIBRARY
 from core.base import Refusal
-from core.pump import check_bolus_size
+from core.limits import check_bolus_size
 from services.protocol import arg
 
 

@@ -30,8 +30,11 @@ _UPTIME_MAX = const(0x3FFFFFFF)
 def _valid_type(t):
     if not isinstance(t, str) or not 0 < len(t) <= MAX_TYPE:
         return False
-    for c in t:
-        if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "_" or c == "."):
+    b = t.encode()  # bytes: iterating a str would intern every character (a qstr each)
+    if len(b) != len(t):
+        return False
+    for c in b:
+        if not (97 <= c <= 122 or 48 <= c <= 57 or c == 95 or c == 46):  # a-z 0-9 _ .
             return False
     return True
 

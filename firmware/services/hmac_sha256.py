@@ -10,7 +10,6 @@ import binascii
 from core.base import const
 
 _BLOCK = const(64)  # SHA-256 block size in bytes
-_HEXDIGITS = "0123456789abcdef"
 
 
 class HmacKey:
@@ -65,8 +64,13 @@ def is_hex_mac(s):
     """True if s is exactly 64 lowercase hex characters (the only MAC form the protocol uses)."""
     if not isinstance(s, str) or len(s) != 64:
         return False
-    for ch in s:
-        if ch not in _HEXDIGITS:
+    # Walked as bytes: iterating a str makes each character a qstr MicroPython keeps for ever,
+    # so a MAC of unusual characters would grow the interned names with every frame.
+    b = s.encode()
+    if len(b) != 64:
+        return False  # a character beyond ASCII
+    for c in b:
+        if not (48 <= c <= 57 or 97 <= c <= 102):  # 0-9, a-f
             return False
     return True
 
@@ -80,9 +84,11 @@ def compare_hex(a, b):
     a str compares unequal."""
     if not isinstance(a, str) or not isinstance(b, str):
         return False
+    a = a.encode()  # bytes, not str: indexing a str interns each character (see is_hex_mac)
+    b = b.encode()
     if len(a) != len(b):
         return False
     diff = 0
     for i in range(len(a)):
-        diff |= ord(a[i]) ^ ord(b[i])
+        diff |= a[i] ^ b[i]
     return diff == 0

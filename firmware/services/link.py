@@ -107,29 +107,46 @@ def parse_body(body):
 def ascii_json(obj):
     """Compact JSON with every non-ASCII character escaped, so the frame stays printable."""
     s = json.dumps(obj, separators=(",", ":"))
+    b = s.encode()
     # The common all-ASCII reply is found in C: its UTF-8 is as long as its characters, and DEL
     # (which json.dumps leaves as is) is absent. A Python loop over each character of a 1.5 KB
     # status reply cost a Pico 120 ms.
-    if len(s.encode()) == len(s) and "\x7f" not in s:
+    if len(b) == len(s) and "\x7f" not in s:
         return s
     # Copy runs of ASCII as slices and escape only the others: one small piece per non-ASCII
-    # character, not one per character of the reply.
+    # character, not one per character of the reply. The walk is over the UTF-8 bytes, not the
+    # characters: each character taken from a str is an interned name (a qstr) that MicroPython
+    # never frees, so a reply echoing a stranger's text would grow the heap for good.
+    n = len(b)
     parts = []
-    start = 0
-    for i, ch in enumerate(s):
-        o = ord(ch)
-        if o <= 0x7E:
+    start = i = 0
+    while i < n:
+        c = b[i]
+        if c <= 0x7E:
+            i += 1
             continue
         if i > start:
-            parts.append(s[start:i])
+            parts.append(b[start:i])
+        # json.dumps gives well-formed UTF-8: the lead byte says how many bytes follow.
+        if c < 0xC0:
+            o, k = c, 1  # DEL (0x7F)
+        elif c < 0xE0:
+            o, k = c & 0x1F, 2
+        elif c < 0xF0:
+            o, k = c & 0x0F, 3
+        else:
+            o, k = c & 0x07, 4
+        for j in range(i + 1, min(i + k, n)):
+            o = (o << 6) | (b[j] & 0x3F)
         if o < 0x10000:
-            parts.append("\\u%04x" % o)
+            parts.append(b"\\u%04x" % o)
         else:
             o -= 0x10000
-            parts.append("\\u%04x\\u%04x" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF)))
-        start = i + 1
-    parts.append(s[start:])
-    return "".join(parts)
+            parts.append(b"\\u%04x\\u%04x" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF)))
+        i += k
+        start = i
+    parts.append(b[start:])
+    return b"".join(parts).decode()
 
 
 def encode(obj, mac=None):

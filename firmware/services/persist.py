@@ -3,7 +3,7 @@
 # every 15 minutes, the rate the flash-wear figures in docs/persistence.md assume.
 from core import program as programs
 from core.druglib import LIBRARY
-from core.pump import check_calibration
+from core.limits import check_calibration
 
 SAVE_EVERY_MS = 900_000
 _VERSION = 1

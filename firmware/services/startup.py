@@ -3,7 +3,8 @@
 # the outage that boot cannot measure (no clock yet) is settled by Outage when the clock is set.
 from version import VERSION
 from core.base import Refusal
-from core.pump import RUNNING, STOPPED, check_calibration
+from core.limits import check_calibration
+from core.pump import RUNNING, STOPPED
 from core.druglib import LIBRARY
 from services import persist
 from services.history import History, HourAccumulator

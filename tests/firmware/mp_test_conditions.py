@@ -1,7 +1,7 @@
 # The condition rules on their own (core/conditions.py): numbers in, decisions out, no board.
 from mptest import eq
 from core import conditions as c
-from core.pump import (FLAG_EMPTY, FLAG_LOW, FLAG_LIMIT24, FLAG_STOPPED_LONG, FLAG_PERIODIC_STARTED,
+from core.pump_tick import (FLAG_EMPTY, FLAG_LOW, FLAG_LIMIT24, FLAG_STOPPED_LONG, FLAG_PERIODIC_STARTED,
                        FLAG_PERIODIC_REFUSED, FLAG_PERIODIC_SKIPPED, FLAG_BRIDGE_DONE, FLAG_PRIME_DONE,
                        FLAG_CALIBRATION_RUN_DONE)
 

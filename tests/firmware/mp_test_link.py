@@ -47,6 +47,9 @@ def test_encode_is_printable_and_decodes():
     body, mac = link.decode(f[:-1])
     eq(link.parse_body(body), {"x": "a\x7fb", "y": "plain"})
     eq(link.ascii_json({"k": "plain ascii"}), '{"k":"plain ascii"}')
+    # Every UTF-8 length, next to ASCII and at both ends, as CPython escapes them (and DEL).
+    eq(link.ascii_json(["\u00b5g", "x\u4e2dy", "\U0001F600z\x7f", "\u07ff\u0800\uffff"]),
+       '["\\u00b5g","x\\u4e2dy","\\ud83d\\ude00z\\u007f","\\u07ff\\u0800\\uffff"]')
 
 
 @req("SR-045")

@@ -5,7 +5,8 @@ import micropython
 from mptest import req, eq, raises
 from pumpsim import make, Exact, error_ok, walk_ints, DAY
 from core.base import Refusal
-from core.pump import FLAG_LIMIT24, RUNNING, STOPPED
+from core.pump import RUNNING, STOPPED
+from core.pump_tick import FLAG_LIMIT24
 from core import program as programs
 from core.druglib import LIBRARY
 
