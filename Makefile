@@ -41,10 +41,11 @@ venv: $(VENV)/.ready
 demo: $(VENV)/.ready
 	$(PY) -m pumpctl.demo
 
-# One pytest run records the safety tags; the report then judges them (docs/safety/).
+# One pytest run records the safety tags; the report then judges them (docs/safety/). The ten
+# slowest tests are listed at the end: where the wall time of `make test` goes.
 test: $(VENV)/.ready
 	@mkdir -p build
-	PYTHONPATH=tests $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -p safety_plugin --safety-json build/safety-results.json $(PYTEST_ARGS)
+	PYTHONPATH=tests $(PY) -m pytest -q --durations=10 -n $(TEST_WORKERS) --dist loadgroup -p safety_plugin --safety-json build/safety-results.json $(PYTEST_ARGS)
 	$(PY) tests/safety_report.py --from-json build/safety-results.json --out docs/safety/traceability.md $(SAFETY_ARGS)
 
 safety-report: $(VENV)/.ready
