@@ -80,3 +80,40 @@ def test_the_check_sees_a_private_read(tmp_path: Path) -> None:
     f.write_text("class A:\n    def __init__(self):\n        self._mine = 1\n        self.x = self._mine\n"
                  "def g(app, other):\n    other._theirs = 2\n    return app._hours, other._mine\n")
     assert sorted(private_reads(f)) == [(6, "other._theirs"), (7, "app._hours")]
+
+
+_CLIENT_INNARDS = {"link", "frames", "signing", "keystore", "serial"}
+
+
+def _innards_imported(paths: list[Path]) -> list[str]:
+    """"file: module" for each import of the client's framing, signing, keys or port."""
+    found = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                if node.module in (None, "pumpctl"):
+                    names = {a.name for a in node.names}
+                else:
+                    parts = node.module.split(".")
+                    names = {parts[0], parts[-1]}
+            elif isinstance(node, ast.Import):
+                names = {a.name.split(".")[0] for a in node.names}
+            else:
+                continue
+            found += ["%s: %s" % (path.name, n) for n in sorted(names & _CLIENT_INNARDS)]
+    return found
+
+
+def test_the_cli_talks_to_the_pump_only_through_the_api() -> None:
+    """One client layer (issue 14): the CLI's modules build on pumpctl.api; framing, signing,
+    keys and the serial port are the API's business."""
+    cli = sorted((ROOT / "host_tools" / "pumpctl").glob("cli*.py"))
+    assert len(cli) >= 4, cli
+    assert _innards_imported(cli) == []
+
+
+def test_the_cli_check_sees_a_direct_import(tmp_path: Path) -> None:
+    planted = tmp_path / "cli_planted.py"
+    planted.write_text("from . import api, link\nfrom .signing import sign\nimport serial.tools\n")
+    assert _innards_imported([planted]) == ["cli_planted.py: link", "cli_planted.py: signing",
+                                            "cli_planted.py: serial"]
