@@ -72,7 +72,7 @@ class Pump(PumpTick, PumpRecord):
     # ---- configuration (may allocate) -------------------------------------------------
     def calibrate(self, pl_per_step):
         check_calibration(pl_per_step)
-        if self.bolus_kind is not None or self.run.steps_left:
+        if self.busy():
             raise Refusal("BUSY", "finish the running bolus before calibrating")
         if self.program is not None:
             self.check_conversion(self.program.conc, pl_per_step)
@@ -160,7 +160,7 @@ class Pump(PumpTick, PumpRecord):
         """Decide a patient request: (outcome, sentence). Every outcome is for the log."""
         if self.state != RUNNING:
             return "refused_limit", "the pump is stopped"
-        if self.bolus_kind is not None or self.run.steps_left:
+        if self.busy():
             return "refused_lockout", "another bolus is running"
         outcome, detail = self.gate.request(self.up_s, self.rolling, self.max24_ug)
         if outcome == DELIVERED:
@@ -208,7 +208,7 @@ class Pump(PumpTick, PumpRecord):
         """Fill pump tubing and catheter: volume, not dose at the tip (it fills the line)."""
         if self.program is None:
             raise Refusal("STATE", "program the pump (drug and concentration) before priming")
-        if self.bolus_kind is not None or self.run.steps_left:
+        if self.busy():
             raise Refusal("BUSY", "a bolus is already running")
         check_prime_duration(duration_min)
         vol = self.dead_volume_nl()
@@ -226,7 +226,7 @@ class Pump(PumpTick, PumpRecord):
         check_calibration_run(steps, duration_min, self.pl_per_step)
         if self.state == RUNNING:
             raise Refusal("STATE", "stop therapy before a calibration run (pumpctl stop)")
-        if self.bolus_kind is not None or self.run.steps_left:
+        if self.busy():
             raise Refusal("BUSY", "a bolus or volume run is already running")
         self._move_volume(steps, duration_min, "calibration run done", FLAG_CALIBRATION_RUN_DONE)
 

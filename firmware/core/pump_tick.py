@@ -84,6 +84,10 @@ class PumpTick:
             steps = self._deliver(steps)
         return steps
 
+    def busy(self):
+        """A bolus or a volume run (prime, calibration) is moving: nothing else may start."""
+        return self.bolus_kind is not None or self.run.steps_left > 0
+
     def take_flags(self):
         """Conditions the last ticks found; the app turns them into alarms outside the tick."""
         f = self.flags
@@ -116,7 +120,7 @@ class PumpTick:
             if t == m and self.ms % _MIN_MS < 1000:
                 self._pb_day = self.day
                 self._pb_min = m
-                if self.bolus_kind is not None or self.run.steps_left:
+                if self.busy():
                     self.flags |= FLAG_PERIODIC_SKIPPED
                 elif self.max24_ug and self.rolling.would_exceed(self.up_s, dose, self.max24_ug):
                     self.flags |= FLAG_PERIODIC_REFUSED

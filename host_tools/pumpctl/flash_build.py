@@ -19,8 +19,8 @@ BOARD_PKG = "pico"               # where boards/pico goes on the device
 KEEP_SOURCE = ("main.py", "boot.py")  # only at the firmware root
 MARKER = ".pumpctl-build"        # marks a directory build() may wipe
 # -O3 leaves out the line-number tables (and asserts, which the firmware has none of): the
-# bytecode is copied into the Pico's heap when a module is imported, and the tables cost about
-# 5 KB of it (docs/benchmarks.md). The firmware never prints a traceback, so nothing reads them.
+# bytecode is copied into the Pico's heap when a module is imported, and the tables cost 3.9 KB
+# of it at boot (docs/benchmarks.md). The firmware never prints a traceback, so nothing reads them.
 # The bench and the heap rig compile with the same flags, so they load what a Pico loads.
 MPY_FLAGS = ("-O3",)
 
