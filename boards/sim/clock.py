@@ -113,13 +113,17 @@ class SimClock:
             await asyncio.sleep_ms(0)
         raise RuntimeError("firmware did not go idle")
 
-    async def advance(self, ms):
-        """Lockstep: move virtual time ms forward, waking each sleeper at its deadline in order."""
+    async def advance(self, ms, stop=None):
+        """Lockstep: move virtual time ms forward, waking each sleeper at its deadline in order.
+        `stop`, if given, is called after each wake once the firmware is idle again; when it
+        returns true, time stops there (the event it looks for has just happened)."""
         if not self.lockstep:
             raise ValueError("advance needs a lockstep bench")
         await self.settle()
         target = self._v + ms
         while True:
+            if stop is not None and stop():
+                return self._v
             due = None
             for s in self._sleepers:
                 if s.waiting and s.deadline is not None and (due is None or s.deadline < due):
