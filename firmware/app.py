@@ -1,7 +1,12 @@
 # The pump application: wiring and loops around the board it is handed, on asyncio. Tasks: the
-# control loop (time, dose, motor, alarms, annunciation, saving), the link loop (frames from the
-# programmer: it may fail in any way without touching therapy, and restarts), the supervisor
-# (watchdog) and the button. Boot is services/startup.py; conditions services/housekeeping.py.
+# control loop (time, dose, motor batches, alarms, annunciation, saving), the link loop (frames
+# from the programmer: it may fail in any way without touching therapy, and restarts), the
+# supervisor (watchdog), the stall watch and the button. Boot is services/startup.py; conditions
+# services/housekeeping.py; the motor's batches services/motor_batch.py.
+#
+# The control loop wakes only when something is due (docs/architecture.md): the end of a motor
+# batch, a profile boundary, a bolus's end, an alarm pattern edge, the end of an audio pause, and
+# the quarter-hour check of measured conditions, history and saving. A stall wakes it at once.
 import asyncio
 import micropython
 
@@ -16,8 +21,9 @@ from services.protocol import Protocol
 from services.commands import Commands, CommandContext
 from services.supervisor import Supervisor
 from services.journal import Journal
+from services.motor_batch import MotorBatch
 
-_MINUTE_MS = 60_000
+_CHECK_MS = 900_000  # measured conditions, history and saves: on the pump's quarter hours
 
 
 def _check_board(board):
@@ -55,11 +61,13 @@ class App:
         self.unsound = False  # the self-test found the saved state unusable
         self.restored = False  # boot() has restored the saved state (or found none)
         self._save_due = persist.SAVE_EVERY_MS
-        self._minute = _MINUTE_MS
+        self._check = _CHECK_MS
+        self.batch = MotorBatch(board.motor)
         self.commands = Commands(CommandContext(
             self.pump, self.alarms, self.clock, board.motor, board.device_id, board.name, self.stores,
             self.calibration, self.refill, self.heap, self.annunciator, event=self._log,
-            changed=self.changed, sync=self.sync, annunciate=self.annunciate, clock_set=self.clock_set))
+            changed=self.changed, sync=self.sync, annunciate=self.annunciate, clock_set=self.clock_set,
+            batch=self.batch))
         self.protocol = Protocol(self.commands.table(), authorise=self.commands.authorise)
         self.supervisor = Supervisor(board, ("control", "link"))
         self.journal = Journal(board.nvram) if board.nvram is not None else None
@@ -138,18 +146,17 @@ class App:
         finally:
             if lock:
                 micropython.heap_unlock()
+        self.batch.counted(steps, dt)
         if steps:
-            self.board.motor.move(steps)
-            self.journal_write(steps)
-            if self.board.motor.stalled():
-                housekeeping.occlusion(self)
+            self.journal_write(steps)  # what was counted survives a power cut (store's policy)
         flags = self.pump.take_flags()
         if flags:
             self.apply_flags(flags)
         self._save_due -= dt
-        self._minute -= dt
-        if self._minute <= 0:
-            self._minute = _MINUTE_MS
+        self._check -= dt
+        if self._check <= 0:
+            # Back on the pump's quarter-hour grid, whatever made this wake late.
+            self._check = _CHECK_MS - self.pump.ms % _CHECK_MS
             self.housekeeping()
         # Pins first: a log or state write to flash takes tens of ms on a Pico, and an alarm's
         # first pulse must not wait for it.
@@ -159,9 +166,17 @@ class App:
         for e in self.alarms.drain_events():
             self.event("alarm", e)
 
+    def plan(self):
+        """At a control-loop wake: the motor's next batch (services/motor_batch.py)."""
+        self.batch.plan(self.pump)
+
+    def motor_abort(self):
+        """Stop the motor at once (occlusion, an internal error); what it had left is taken back."""
+        self.batch.abort()
+
     def journal_write(self, moved=-1):
-        """Write the step journal: always at a save and at the minute heartbeat (moved < 0),
-        after a move of `moved` steps only when the store's write policy says it is due."""
+        """Write the step journal: always at a save and at the quarter-hour check (moved < 0),
+        after the tick counted `moved` steps only when the store's write policy says it is due."""
         j = self.journal
         if j is None or self.unsound:
             return
@@ -177,8 +192,8 @@ class App:
         housekeeping.apply_flags(self, flags)
 
     def housekeeping(self):
-        """Once a minute: conditions that are measured rather than counted, and history."""
-        housekeeping.minute(self)
+        """Every quarter hour: conditions that are measured rather than counted, and history."""
+        housekeeping.check(self)
 
     def annunciate(self):
         """Drive the buzzer and LEDs from the alarms now (the control loop calls it at each
@@ -197,32 +212,51 @@ class App:
         b.leds.set(a.red, a.yellow)
 
     def next_wake(self):
+        """ms until something is due: the batch's end, the pump's own events, a pattern edge,
+        an audio pause's end, the quarter-hour check (saves ride on it)."""
         w = self.pump.next_wake_ms()
+        b = self.batch.left_ms
+        if 0 < b < w:
+            w = b
         n = self.annunciator.ms_to_next_change()
         if n is not None and 0 <= n < w:
             w = n
         p = self.alarms.pause_remaining_ms()
         if 0 < p < w:
             w = p
-        if 0 < self._minute < w:
-            w = self._minute
-        if 0 < self._save_due < w:
-            w = self._save_due
+        if 0 < self._check < w:
+            w = self._check
         return w
 
     # ---- the loops ------------------------------------------------------------------------------
     async def control_loop(self):
         sup = self.supervisor
+        batch = self.batch
         while True:
             try:
                 self.sync()
+                self.plan()
             except Exception as e:  # fail safe: a fault in the tick stops the motor, loudly
                 self.pump.stop("internal error")
-                self.board.motor.enable(False)
+                try:
+                    self.motor_abort()
+                except Exception:
+                    self.board.motor.enable(False)
                 self.alarms.raise_alarm("SELF_TEST_FAILED", self.pump.up_s)
                 self.event("internal_error", {"where": "control", "error": repr(e)[:60]})
-            sup.check_in(0)
-            await self.clock.wait(self.next_wake(), self.sleeper)
+            batch.wakes += 1
+            w = self.next_wake()
+            sup.expect(w)
+            await self.clock.wait(w, self.sleeper)
+
+    async def stall_loop(self):
+        """The driver's stall line changed (DIAG, the bench's pressure): an occlusion now, not
+        at the batch's end. The quarter-hour check looks too, should a flag ever be missed."""
+        flag = self.board.motor.stall_flag
+        while True:
+            await flag.wait()
+            self.sync()
+            housekeeping.stall(self)
 
     async def link_loop(self):
         port = self.board.port
@@ -263,7 +297,7 @@ async def main(app):
     app.boot()
     app.save()
     tasks = [asyncio.create_task(app.control_loop()), asyncio.create_task(app.link_loop()),
-             asyncio.create_task(app.supervisor.run(app))]
+             asyncio.create_task(app.supervisor.run(app)), asyncio.create_task(app.stall_loop())]
     if app.board.button is not None:
         tasks.append(asyncio.create_task(app.button_loop()))
     for coro in app.board.tasks(app):

@@ -33,9 +33,11 @@ BOARD = (
         ("write", "call", "(b): int written; never blocks (drops when the host is gone)"),
     ), "the programmer link (USB CDC on a Pico, a pty on the bench)"),
     ("motor", "part", (
-        ("move", "call", "(steps): None; queues steps forward, pulses made by hardware or physics"),
+        ("move", "call", "(steps, over_ms): None; queues steps spread evenly over over_ms (0: at full speed)"),
+        ("left", "call", "(): int steps queued and not yet pulsed"),
         ("enable", "call", "(on): None; enable(False) aborts a move and releases EN"),
         ("stalled", "call", "(): bool, the head is blocked"),
+        ("stall_flag", "value", "ThreadSafeFlag; set when the driver stalls"),
     ), "EN is released whenever the pump is not moving"),
     ("buzzer", "part", (
         ("tone", "call", "(hz): None"),

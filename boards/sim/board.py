@@ -5,28 +5,143 @@ from sim.physics import Bench, REALISTIC
 from sim.port import PtyPort
 
 
+class StallFlag:
+    """What a Pico's ThreadSafeFlag is to the stall IRQ: set() wakes one waiter, wait() clears."""
+
+    def __init__(self):
+        import asyncio
+        self._e = asyncio.Event()
+
+    def set(self):
+        self._e.set()
+
+    async def wait(self):
+        await self._e.wait()
+        self._e.clear()
+
+
 class SimMotor:
+    """Timed batches in virtual time: move(steps, over_ms) spreads the steps evenly over the
+    span (pulse i of n at i * over_ms / n after the batch starts, rounded up to the ms), queued behind any batch
+    still running, as the Pico's PIO does. Pulses reach the physics when anyone looks (the
+    firmware's stalled()/left(), the scale, the control channel) in one call per look, so a
+    quiet day costs the bench nothing per step. While the outlet is blocked the motor's own task
+    hands the physics each pulse at its time, so the stall (and stall_flag) comes at the pulse
+    that makes it, not at the batch's end."""
+
+    _IDLE_MS = 86_400_000
+
     def __init__(self, bench, clock=None):
         self.bench = bench
         self.clock = clock
         self.enabled = False
         self.moves = 0
+        self.batches = []  # [start_ms, steps, over_ms, pulsed], oldest first; start set when it runs
+        self.stall_flag = StallFlag()
+        self._stall_told = False
+        self._sleeper = None
 
-    def move(self, steps):
-        # The driver is enabled only while moving; in the model a move is instantaneous.
+    def _now(self):
+        return self.clock.now_ms() if self.clock is not None else self.bench.now_ms
+
+    def move(self, steps, over_ms=0):
+        if type(steps) is not int or steps < 0 or type(over_ms) is not int or over_ms < 0:
+            raise ValueError("move needs steps >= 0 and over_ms >= 0, got %r, %r" % (steps, over_ms))
+        if steps == 0:
+            return
+        now = self._now()
+        self.release(now)
         self.enabled = True
-        self.bench.move(steps, self.clock.now_ms() if self.clock is not None else None)
         self.moves += 1
-        self.enabled = False
+        start = now
+        if self.batches:
+            b = self.batches[-1]
+            start = b[0] + b[2]
+            if start < now:
+                start = now
+        self.batches.append([start, steps, over_ms, 0])
+        self.release(now)
+        self.kick()
+
+    def release(self, now=None):
+        """Hand the physics every pulse due by `now`."""
+        if now is None:
+            now = self._now()
+        bench = self.bench
+        while self.batches:
+            b = self.batches[0]
+            start, steps, over, done = b
+            if now < start:
+                break
+            if over <= 0 or now >= start + over:
+                due = steps
+            else:
+                due = (now - start) * steps // over
+            if due > done:
+                if bench.outlet_blocked:
+                    # Each pulse at its own time, so the stall is at the pulse that makes it.
+                    for i in range(done + 1, due + 1):
+                        t = start + ((i * over + steps - 1) // steps if over > 0 else 0)
+                        bench.move(1, t if t > bench.now_ms else bench.now_ms)
+                else:
+                    t = start + ((due * over + steps - 1) // steps if over > 0 else 0)
+                    if t > now:
+                        t = now
+                    bench.move(due - done, t if t > bench.now_ms else bench.now_ms)
+                b[3] = due
+            if due < steps:
+                break
+            self.batches.pop(0)
+        if not self.batches:
+            self.enabled = False
+        stalled = bench.stalled()
+        if stalled != self._stall_told:
+            # DIAG changed, either way: the firmware looks at once (a Pico's DIAG IRQ rises
+            # only; there the end of a stall is seen at the next check).
+            self._stall_told = stalled
+            self.stall_flag.set()
+
+    def left(self):
+        self.release()
+        n = 0
+        for b in self.batches:
+            n += b[1] - b[3]
+        return n
 
     def enable(self, on):
-        self.enabled = bool(on)
+        if not on:
+            self.release()
+            self.batches = []  # abort: the rest of the batch is never pulsed
+        self.enabled = bool(on) and bool(self.batches)
 
     def stalled(self):
+        self.release()
         return self.bench.stalled()
 
+    def kick(self):
+        if self._sleeper is not None:
+            self._sleeper.kick()
+
+    def _next_pulse_ms(self):
+        """ms until the next pulse while the outlet is blocked; the idle wait otherwise."""
+        if not self.batches or not self.bench.outlet_blocked or self.bench.stalled():
+            return self._IDLE_MS
+        start, steps, over, done = self.batches[0]
+        t = start + (((done + 1) * over + steps - 1) // steps if over > 0 else 0)
+        d = t - self._now()
+        return d if d > 0 else 0
+
+    async def run(self):
+        """The motor's own task (a bench task, not the firmware's): pulses into a blocked line
+        one at a time, at their times."""
+        self._sleeper = self.clock.Sleeper()
+        while True:
+            await self.clock.wait(self._next_pulse_ms(), self._sleeper)
+            self.release()
+
     def info(self):
-        return {"enabled": self.enabled, "moves": self.moves, "steps": self.bench.head.steps}
+        return {"enabled": self.enabled, "moves": self.moves, "steps": self.bench.head.steps,
+                "left": self.left()}
 
 
 class SimScale:
@@ -35,7 +150,9 @@ class SimScale:
         self.clock = clock
 
     def read_ug(self):
-        return self.bench.scale_ug(self.clock.now_ms())
+        now = self.clock.now_ms()
+        self.bench.motor.release(now)  # pulses due by now have reached the beaker
+        return self.bench.scale_ug(now)
 
 
 class SimBuzzer:
@@ -89,8 +206,10 @@ class SimWatchdog:
     """The RP2040 watchdog in virtual time. Fed by the firmware's supervisor; if it starves for
     timeout_ms of board time the bench resets the firmware (run.py boots it again)."""
 
-    feed_ms = 30_000  # the bench feeds less often than a Pico so lockstep days stay fast
-    timeout_ms = 90_000
+    # The bench feeds far less often than a Pico (1 s) so a lockstep year stays fast: each feed
+    # is a wake of the bench's event loop. A hung control loop is reset within 45 min.
+    feed_ms = 900_000
+    timeout_ms = 2_700_000
 
     def __init__(self, clock):
         import asyncio
@@ -131,6 +250,7 @@ class SimBoard:
         kw = REALISTIC if realistic else {}
         self.bench = Bench(true_pl_per_step=true_pl_per_step, reservoir_ul=reservoir_ul, **kw)
         self.motor = SimMotor(self.bench, self.clock)
+        self.bench.motor = self.motor  # the control channel and the scale release due pulses through it
         self.buzzer = SimBuzzer(self.clock)
         self.leds = SimLeds()
         self.watchdog = SimWatchdog(self.clock)
@@ -160,7 +280,13 @@ class SimBoard:
     def clock_info(self):
         v = self.clock.now_ms()
         w = self.clock.wall()
-        return {"virtual_ms": v, "uptime_s": v // 1000, "wall": list(w) if w else None, "mode": self.mode()}
+        d = {"virtual_ms": v, "uptime_s": v // 1000, "wall": list(w) if w else None, "mode": self.mode()}
+        if not self.clock.lockstep:
+            # Does the bench keep up? Wakes that came later than LATE_MS of virtual time.
+            d["late_wakes"] = self.clock.late_wakes
+            d["max_late_ms"] = self.clock.max_late_ms
+            d["keeping_up"] = self.clock.late_wakes == 0
+        return d
 
     def reboot(self, cause):
         """Firmware reset: the physical bench stays, the firmware's tasks and timers go."""
@@ -173,7 +299,9 @@ class SimBoard:
         self.leds.set(False, False)
 
     def tasks(self, app):
-        return ()  # the bench's own tasks (control channel, watchdog) are run by run.py
+        # The motor's pulse task runs with the firmware (a reset forgets its sleeper with the
+        # firmware's); the control channel and the watchdog are run by run.py.
+        return (self.motor.run(),)
 
     def shutdown(self):
         """Leave the bench safe (Ctrl-C, the bench stopping, a crash): motor off, buzzer off."""

@@ -10,6 +10,9 @@ import time
 _PERIOD = 1 << 30
 _HALF = 1 << 29
 _DAY_MS = 86_400_000
+# Speed mode: a wake later than this in virtual time means the bench is falling behind (at x3600
+# one ms of the host's timer jitter is already 3.6 s of virtual time).
+LATE_MS = 60_000
 
 
 class Sleeper:
@@ -33,6 +36,8 @@ class SimClock:
         self._sleepers = []
         self._wall_base = None  # (virtual ms at set, day, ms of day)
         self.hang = False
+        self.late_wakes = 0  # speed mode: wakes later than LATE_MS (the bench did not keep up)
+        self.max_late_ms = 0
 
     # ---- what the firmware sees ----
     def now_ms(self):
@@ -71,12 +76,17 @@ class SimClock:
             sleeper.waiting = False
             sleeper.deadline = None
             return
+        due = self.now_ms() + ms
         real = ms // self.speed
         if real > 0 and not sleeper.flag.is_set():
             try:
                 await asyncio.wait_for_ms(sleeper.flag.wait(), real)
             except asyncio.TimeoutError:
-                pass
+                late = self.now_ms() - due
+                if late > self.max_late_ms:
+                    self.max_late_ms = late
+                if late > LATE_MS:
+                    self.late_wakes += 1
         else:
             await asyncio.sleep_ms(0)
         sleeper.flag.clear()
@@ -101,16 +111,24 @@ class SimClock:
         self._sleepers = []
 
     async def settle(self):
-        """Yield until every sleeper is waiting again with its flag down (the firmware is idle)."""
+        """Yield until every sleeper is waiting again with its flag down (the firmware is idle),
+        seen twice with a turn between: a task woken by something other than its sleeper (the
+        stall flag set by the motor's task) runs in the turn after the one that woke it, and it
+        must run at this instant, not whenever the next sleeper wakes."""
+        quiet = 0
         for _ in range(100_000):
+            await asyncio.sleep_ms(0)
             busy = False
             for s in self._sleepers:
                 if not s.waiting or s.flag.is_set():
                     busy = True
                     break
-            if not busy:
-                return
-            await asyncio.sleep_ms(0)
+            if busy:
+                quiet = 0
+            else:
+                quiet += 1
+                if quiet == 2:
+                    return
         raise RuntimeError("firmware did not go idle")
 
     async def advance(self, ms, stop=None):

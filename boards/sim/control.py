@@ -6,6 +6,10 @@ import socket
 import struct
 import sys
 
+# `advance` with "until": the events the bench can stop at (pumpctl bench advance --until).
+UNTIL = ("low-reservoir", "empty", "refill-due", "next-alarm", "bolus-end")
+_UNTIL_CODE = {"low-reservoir": "RESERVOIR_LOW", "empty": "RESERVOIR_EMPTY", "refill-due": "REFILL_DUE"}
+
 
 class ControlServer:
     def __init__(self, path, board):
@@ -77,10 +81,13 @@ class ControlServer:
             ms = req.get("ms")
             if type(ms) is not int or ms < 0:
                 return {"ok": False, "error": "advance needs ms >= 0"}
+            if "until" in req:
+                return await self.advance_until(ms, req)
             await b.clock.advance(ms)
             return {"ok": True, "clock": b.clock_info()}
         if cmd == "show":
             self.app.sync()
+            b.motor.release()  # the pulses due by now have reached the physics
             d = b.bench.truth()
             d["scale_ug"] = b.scale.read_ug()
             d["ok"] = True
@@ -105,14 +112,92 @@ class ControlServer:
             return {"ok": True, "edges": [list(e) for e in b.buzzer.timeline if e[0] >= since][-500:]}
         return {"ok": False, "error": "unknown control command %r" % (cmd,)}
 
+    async def advance_until(self, ms, req):
+        """advance, stopping at the first wake after which the event holds. A long advance is
+        many requests: the first has no "baseline" and its reply gives one (the alarms listed and
+        the bolus running when it began), which every later request sends back. The first
+        answers at once if the event already holds (not next-alarm)."""
+        ev = req.get("until")
+        if ev not in UNTIL:
+            return {"ok": False, "error": "until must be one of %s, got %r" % (", ".join(UNTIL), ev)}
+        b = self.board
+        if not b.clock.lockstep:
+            return {"ok": False, "error": "advance needs a lockstep bench (this one runs at %s)" % b.mode()}
+        base = req.get("baseline")
+        first = base is None
+        if first:
+            base = {"alarms": _listed(self.app), "bolus": self.app.pump.bolus_kind}
+        elif type(base) is not dict or type(base.get("alarms")) is not list:
+            return {"ok": False, "error": "baseline must be the one the first reply gave"}
+        pred = self._until(ev, base)
+        v0 = b.clock.now_ms()
+        already = first and (pred() or (ev == "bolus-end" and base["bolus"] is None))
+        if not already:
+            await b.clock.advance(ms, stop=pred)
+        hit = self._hit(ev, base, already) if already or pred() else None
+        return {"ok": True, "clock": b.clock_info(), "advanced_ms": b.clock.now_ms() - v0, "hit": hit,
+                "alarms": _listed(self.app), "baseline": base}
+
+    def _until(self, ev, base):
+        """The predicate for `ev`. It reads self.app at each call: a watchdog reset replaces it."""
+        code = _UNTIL_CODE.get(ev)
+        if ev == "next-alarm":
+            old = base["alarms"]
+
+            def pred():
+                a = self.app
+                if not a.restored:
+                    return False
+                for d in a.alarms.active():
+                    if d["code"] not in old:
+                        return True
+                return False
+        elif ev == "bolus-end":
+            def pred():
+                a = self.app
+                return base["bolus"] is not None and a.restored and a.pump.bolus_kind is None
+        else:
+            def pred():
+                a = self.app
+                if not a.restored:
+                    return False
+                if a.alarms.state(code) is not None:
+                    return True
+                p = a.pump
+                return ev == "empty" and p.state == "stopped" and p.stop_reason == "reservoir empty"
+        return pred
+
+    def _hit(self, ev, base, already):
+        b = self.board
+        w = b.clock.wall()
+        listed = _listed(self.app)
+        code = None
+        if ev == "bolus-end":
+            if base["bolus"] is None:
+                detail = "no bolus is running"
+            else:
+                detail = "the %s bolus ended" % base["bolus"]
+        else:
+            want = _UNTIL_CODE.get(ev)
+            new = [c for c in listed if (c == want if want else c not in base["alarms"])]
+            if new:
+                code = new[0]
+                detail = ("%s was already listed" if already else "%s raised") % " and ".join(new)
+            else:
+                detail = "the pump %s (reservoir empty)" % ("had already stopped" if already else "stopped")
+        return {"event": ev, "virtual_ms": b.clock.now_ms(), "wall": list(w) if w else None,
+                "detail": detail, "code": code, "already": already}
+
     def fault(self, req):
         """Everything the bench can fake. A real board has no such channel."""
         b = self.board
         f = req.get("fault")
         on = bool(req.get("on", True))
+        b.motor.release()  # what the head pumped before the fault, it pumped as before
         if f == "block_outlet":
             b.bench.set_time(b.clock.now_ms())
             b.bench.block(on)
+            b.motor.kick()  # a blocked line: the motor now hands the physics each pulse at its time
             return {"ok": True, "pressure_kpa": b.bench.pressure_kpa(), "released_nl": b.bench.released_pl // 1000}
         if f == "battery":
             mv = req.get("mv")
@@ -130,6 +215,10 @@ class ControlServer:
             b.clock.hang = True
             return {"ok": True, "note": "the control task hangs; the watchdog will reset the firmware"}
         return {"ok": False, "error": "unknown fault %r (block_outlet, battery, reservoir_empty, clock_loss, hang)" % (f,)}
+
+
+def _listed(app):
+    return [d["code"] for d in app.alarms.active()]
 
 
 def _readable(s):

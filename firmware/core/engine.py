@@ -50,19 +50,23 @@ class RateIntegrator:
         """Longest dt whose quanta still fit a small int (callers split longer ticks)."""
         return _LIM // ((self.rate + UNITS_PER_Q - 1) // UNITS_PER_Q + 1)
 
-    def advance(self, dt_ms):
-        """Whole dose quanta (1/1600 ng) that became due over dt_ms. Allocation-free."""
+    def advance(self, dt_ms, commit=True):
+        """Whole dose quanta (1/1600 ng) that became due over dt_ms. Allocation-free.
+        commit=False only looks ahead (a motor batch's plan): the remainder is left as it was."""
         rate = self.rate
         if rate == 0:
             return 0
         quanta = 0
+        rem = self.remainder_units
         while dt_ms > 0:
             c = dt_ms if dt_ms < self._chunk else self._chunk
             dt_ms -= c
-            units = self.remainder_units + rate * c
+            units = rem + rate * c
             n = units // UNITS_PER_Q
-            self.remainder_units = units - n * UNITS_PER_Q
+            rem = units - n * UNITS_PER_Q
             quanta += n
+        if commit:
+            self.remainder_units = rem
         return quanta
 
     def ms_to_q(self, q):
@@ -102,16 +106,20 @@ class StepConverter:
         self._quanta_chunk = max(1, _LIM // self.units_per_quantum)
         self.partial_step_units = self.units_per_step // 2  # round to nearest: start half a step full
 
-    def add_q(self, quanta):
-        """Steps that became due for `quanta` more dose quanta. Allocation-free."""
+    def add_q(self, quanta, commit=True):
+        """Steps that became due for `quanta` more dose quanta. Allocation-free.
+        commit=False only looks ahead: the partial step is left as it was."""
         out = 0
+        partial = self.partial_step_units
         while quanta > 0:
             part = quanta if quanta < self._quanta_chunk else self._quanta_chunk
             quanta -= part
-            units = self.partial_step_units + part * self.units_per_quantum
+            units = partial + part * self.units_per_quantum
             s = units // self.units_per_step
-            self.partial_step_units = units - s * self.units_per_step
+            partial = units - s * self.units_per_step
             out += s
+        if commit:
+            self.partial_step_units = partial
         return out
 
     def q_to_next_step(self):

@@ -53,6 +53,7 @@ class Pump(PumpTick, PumpRecord):
         self._to_boundary = -1  # ms to the next program boundary, -1 if none
         self.flags = 0
         self._seg_cap = 1 << 29
+        self.epoch = 0  # changes whenever what is due changes (core/pump_tick.py)
         self.rolling = Rolling24(900)
         self.max24_ug = 0
         self._q_rem = 0  # quanta below one ng, for the rolling window
@@ -81,6 +82,7 @@ class Pump(PumpTick, PumpRecord):
         self._pl_step = pl_per_step % 1000
         if self.program is not None:
             self.conv = StepConverter(self.program.conc, pl_per_step)
+            self._rates_changed()  # a step holds a new dose: the motor's batch is planned again
 
     def check_conversion(self, conc, pl):
         """The converter for conc and pl, or the engine's Refusal when they do not combine

@@ -14,6 +14,9 @@ from core.engine import UNITS_PER_Q, Q_PER_NG, Q_PER_UG
 _DAY_MS = const(86_400_000)
 _MIN_MS = const(60_000)
 _MAX_WAKE_MS = const(3_600_000)
+_MAX_BATCH_MS = const(900_000)  # a motor batch ends on the pump's quarter hours (docs/architecture.md)
+_EPOCH_MASK = const(0x3FFFFFFF)
+_BATCH_Q = const(9_000_000)  # quanta a planned batch may span: x 54 units stays below 2**29
 _EXACT_Q = const(500_000)  # below this many quanta left, bolus end times are computed exactly
 _WINDOW_SEG_MS = const(900_000)  # keeps a bolus's quanta (1.6e6 per µg) below 2**30
 
@@ -148,6 +151,8 @@ class PumpTick:
         return left
 
     def _rates_changed(self):
+        # What is due changed: the app re-plans the motor's batch when it sees a new epoch.
+        self.epoch = (self.epoch + 1) & _EPOCH_MASK
         a = self.basal.max_dt()
         b = self.bolus.max_dt()
         c = self.run.rate.max_dt()
@@ -214,6 +219,7 @@ class PumpTick:
                 self.conv = self._conv_after  # the new drug has reached the catheter tip
                 self._conv_after = None
                 self.flags |= FLAG_BRIDGE_DONE
+                self.epoch = (self.epoch + 1) & _EPOCH_MASK  # the step's dose changed
             else:
                 self.bridge_left -= got
         if got:
@@ -229,40 +235,115 @@ class PumpTick:
             self.flags |= FLAG_LOW
         return got
 
-    # ---- when to wake ---------------------------------------------------------------------
-    def ms_to_next_step(self):
-        """When the next step falls due (never late; may be early), -1 if nothing is due."""
-        if self.state != RUNNING or self.conv is None:
+    # ---- the motor's next batch ------------------------------------------------------------
+    def batch_span(self):
+        """How long the next motor batch may run (0: nothing moves): to the pump's next quarter
+        hour at most, never past a profile boundary, a bolus's end or a volume run's end (what
+        is due changes there), nor past the span that keeps the look-ahead's products small."""
+        if self.state != RUNNING:
+            return 0
+        w = _MAX_BATCH_MS - self.ms % _MAX_BATCH_MS
+        b = self._to_boundary
+        if 0 <= b < w:
+            w = b
+        if self.bolus_kind is not None:
+            e = self._ms_to_bolus_end()
+            if e < w:
+                w = e
+        if self.run.steps_left:
+            e = self.run.ms_to_end()
+            if 0 <= e < w:
+                w = e
+        if self._seg_cap < w:
+            w = self._seg_cap
+        if w <= 0:
+            return 0
+        k = self._steps_to_event()
+        if self.dry_steps(w) > k:
+            # The reservoir turns low or empty, or a bridge ends, inside the span: end the batch
+            # at the step that does it (the smallest span holding k steps), so the alarm or
+            # the new concentration comes at that step, not at the batch's end.
+            lo, hi = 1, w
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if self.dry_steps(mid) >= k:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            w = lo
+        return w
+
+    def _steps_to_event(self):
+        """Steps until the reservoir turns low or empty or the bridge ends, never more (each
+        step counted at its calibrated nL rounded up): the count may be early, never late."""
+        r = self.reservoir
+        per = self._nl_step + (1 if self._pl_step else 0)
+        k = r.volume_nl // per
+        if not r.low():
+            low = (r.volume_nl - r.low_nl + per - 1) // per
+            if low < k:
+                k = low
+        if self.bridge_left and self.bridge_left < k:
+            k = self.bridge_left
+        return k if k > 0 else 1
+
+    def dry_steps(self, span):
+        """The steps tick(span) would return, computed on copies: changes nothing. Exact when
+        span is no longer than batch_span() (no rate changes inside). Allocation-free."""
+        if self.state != RUNNING or span <= 0:
+            return 0
+        steps = 0
+        if self.conv is not None:
+            q = self.basal.advance(span, False)
+            if self.bolus_kind is not None:
+                b = self.bolus.advance(span, False)
+                q += b if b < self.bolus_left_q else self.bolus_left_q
+            if q:
+                steps = self.conv.add_q(q, False)
+        if self.run.steps_left:
+            steps += self.run.dry_steps(span)
+        return steps
+
+    def batch_steps_max(self):
+        """The most steps ms_to_step may be asked for: k quanta-per-step x 54 stays small."""
+        c = self.conv
+        if c is None:
+            return 1
+        k = _BATCH_Q // (c.units_per_step // c.units_per_quantum + 1)
+        return k if k > 1 else 1
+
+    def ms_to_step(self, k):
+        """ms until the k-th next dose step is due (1 <= k <= batch_steps_max()), -1 if never.
+        Exact with one dose source; with a bolus beside the basal their two remainders may make
+        it early by a quantum, so it is checked against dry_steps and moved on. No allocation."""
+        c = self.conv
+        if self.state != RUNNING or c is None:
             return -1
         rate = self.basal.rate
+        rem = self.basal.remainder_units
         if self.bolus_kind is not None:
             rate += self.bolus.rate
+            rem += self.bolus.remainder_units
         if rate == 0:
             return -1
-        need = self.conv.q_to_next_step()
-        units = need * UNITS_PER_Q - self.basal.remainder_units
-        if self.bolus_kind is not None:
-            units -= self.bolus.remainder_units
-        if units <= 0:
-            # The two remainders add up to a quantum but neither holds one: the next whole
-            # quantum of either source is the earliest anything can happen (never 0: no spin).
-            a = self.basal.ms_to_q(1)
-            b = self.bolus.ms_to_q(1) if self.bolus_kind is not None else -1
-            if a < 0 or (0 <= b < a):
-                a = b
-            return a if a > 0 else 1
-        return (units + rate - 1) // rate
+        upq = c.units_per_quantum
+        a = c.units_per_step // upq  # whole quanta in a step; the rest, b, is carried below
+        b = c.units_per_step - a * upq
+        q = (k - 1) * a + ((k - 1) * b + c.units_per_step - c.partial_step_units + upq - 1) // upq
+        units = q * UNITS_PER_Q - rem
+        t = (units + rate - 1) // rate if units > 0 else 0
+        more = (UNITS_PER_Q + rate - 1) // rate  # ms for one more quantum at least
+        n = 0
+        while n < 4 and self.dry_steps(t) < k:
+            t += more
+            n += 1
+        return t
 
+    # ---- when to wake ---------------------------------------------------------------------
     def next_wake_ms(self):
-        """The longest the app may sleep before the tick has work to do."""
+        """The longest the app may sleep before what is due changes (a boundary, a bolus's
+        end): the motor's batches carry the steps in between (services/motor_batch.py)."""
         w = _MAX_WAKE_MS
-        n = self.ms_to_next_step()
-        if 0 <= n < w:
-            w = n
-        if self.run.steps_left:
-            n = self.run.ms_to_next_step()
-            if 0 <= n < w:
-                w = n
         if self.state == RUNNING:
             b = self._to_boundary
             if 0 <= b < w:

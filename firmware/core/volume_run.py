@@ -3,7 +3,10 @@
 # flag the app logs and the stop reason a pump that was stopped returns to.
 #
 # Allocation-free after construction: advance() runs inside the control tick.
+from core.base import const
 from core.engine import RateIntegrator, Q_PER_NG
+
+_FAR_STEPS = const(6000)  # 6000 steps x 1600 quanta x 54 units stays below 2**29
 
 
 class VolumeRun:
@@ -42,5 +45,13 @@ class VolumeRun:
             self.steps_left -= n
         return n
 
-    def ms_to_next_step(self):
-        return self.rate.ms_to_q(Q_PER_NG - self._q)
+    def dry_steps(self, seg_ms):
+        """The steps advance(seg_ms) would return, changing nothing (a motor batch's plan)."""
+        n = (self._q + self.rate.advance(seg_ms, False)) // Q_PER_NG
+        return n if n < self.steps_left else self.steps_left
+
+    def ms_to_end(self):
+        """ms until the run's last step, or a shorter time when that is too far to compute in
+        small ints (a batch then ends early and the next one goes on)."""
+        left = self.steps_left if self.steps_left < _FAR_STEPS else _FAR_STEPS
+        return self.rate.ms_to_q(left * Q_PER_NG - self._q)

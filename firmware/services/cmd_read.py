@@ -33,6 +33,9 @@ class ReadCommands:
         st["refill_day"] = c.refill.day
         st["selftest"] = c.stores.selftest
         st["motor_stalled"] = c.motor.stalled()
+        if c.batch is not None:
+            st["wakes"] = c.batch.wakes  # control-loop wakes since boot
+            st["motor_batches"] = c.batch.batches
         lg = c.stores.log
         st["log_seq"] = lg.last_seq() if lg else 0
         # Heap figures of the collection after the last request (HeapWatch.after_request):

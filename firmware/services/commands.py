@@ -17,7 +17,7 @@ class CommandContext:
     clock_set(day, ms) tells the App the wall clock was just set."""
 
     def __init__(self, pump, alarms, clock, motor, device_id, board_name, stores, calibration, refill,
-                 heap, annunciator, event, changed, sync, annunciate, clock_set):
+                 heap, annunciator, event, changed, sync, annunciate, clock_set, batch=None):
         self.pump, self.alarms, self.annunciator = pump, alarms, annunciator  # the core
         self.clock, self.motor = clock, motor  # the board's parts the handlers use
         self.device_id, self.board_name = device_id, board_name
@@ -26,6 +26,7 @@ class CommandContext:
         self.calibration, self.refill = calibration, refill
         self.event, self.changed, self.sync = event, changed, sync  # the App's, see above
         self.annunciate, self.clock_set = annunciate, clock_set
+        self.batch = batch  # services.motor_batch.MotorBatch: the control loop's wake counters
 
 
 class Commands(ReadCommands, TherapyCommands, SetupCommands, AlarmCommands):

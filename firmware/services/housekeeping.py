@@ -13,7 +13,7 @@ def occlusion(app):
     """The head is turning but the line is blocked: stop the motor, alarm high."""
     if app.pump.state == RUNNING:
         app.pump.stop("occlusion")
-    app.board.motor.enable(False)
+    app.motor_abort()
     if app.alarms.raise_alarm("OCCLUSION", app.pump.up_s):
         app.event("occlusion", {"delivered_steps": app.pump.steps_total.value()})
         app.save()
@@ -61,11 +61,13 @@ def _hourly(app):
         hours.start(hour, app.pump)
 
 
-def minute(app):
-    """Once a minute: conditions that are measured rather than counted, and history."""
+def check(app):
+    """Every quarter hour of the pump's clock: conditions that are measured rather than counted
+    (battery, stall, clock, refill date, alarms whose cause is gone), the hour's history, and
+    the journal's heartbeat. Why a quarter hour is often enough: docs/alarms.md."""
     app.heap.mark()
     now = app.pump.up_s
-    app.journal_write()  # a heartbeat: an outage is measured from the last minute alive
+    app.journal_write()  # a heartbeat: an outage is measured from the last check alive
     _battery(app, now)
     w = app.clock.wall()
     auth = app.stores.auth
@@ -79,11 +81,17 @@ def minute(app):
         if conditions.refill_due(w[0], app.refill.day):
             app.alarms.raise_alarm("REFILL_DUE", now)
         _hourly(app)
-    occ = conditions.occlusion(app.board.motor.stalled(), running,
+    stall(app)
+
+
+def stall(app):
+    """The driver's stall line against the occlusion alarm (the quarter-hour check, and at once
+    when the motor's stall flag rises)."""
+    occ = conditions.occlusion(app.board.motor.stalled(), app.pump.state == RUNNING,
                                app.alarms.state("OCCLUSION") is not None)
     if occ == RAISE:
         occlusion(app)
     elif occ == CLEAR:
         # The head moves freely again: the cause is gone (the alarm stays latched until
         # acknowledged), and the clinician may resume.
-        app.alarms.clear("OCCLUSION", now)
+        app.alarms.clear("OCCLUSION", app.pump.up_s)

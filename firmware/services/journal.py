@@ -1,12 +1,14 @@
-# The step journal: the delivery counters written to a small non-volatile store after motor moves
-# and once a minute. On a store that takes millions of writes (FRAM, the bench's file) that is
-# after every move; on a stock Pico's flash at most once a minute or every ~10 uL (the store's
-# policy, boards/pico/nvram.py). The state file is saved every 15 minutes; after a power cut the
-# journal says what was commanded since, so the pump forgets at most what moved after the last
-# record, and the outage is measured from it.
+# The step journal: the delivery counters written to a small non-volatile store whenever the tick
+# counts steps (a control-loop wake, a request) and at every quarter-hour check. On a store that
+# takes millions of writes (FRAM, the bench's file) that is every time; on a stock Pico's flash
+# at most once a minute or every ~10 uL (the store's policy, boards/pico/nvram.py). The state
+# file is saved every 6 hours and on every change; after a power cut the journal says what was
+# counted since, so the pump forgets at most what the head pulsed after the last record (the
+# rest of one motor batch: docs/persistence.md), and the outage is measured from it.
 import struct
 from binascii import crc32
 from core.base import const
+from core.engine import Q_PER_NG
 
 # The record on the store: 18 little-endian int32 then a CRC-32 of them. The field order is the
 # on-store format (a journal written by earlier firmware must still load): new fields go at the
@@ -91,6 +93,13 @@ class Journal:
         if rec[_STEPS_K] * 1000 + rec[_STEPS_U] < p.steps_total.value():
             return None  # older than the saved state: nothing to add
         self.gen = rec[_GEN]
+        # The dose since the last save goes into the 24 h window at the last moment the saved
+        # state knew of: later than it was given, so the window over-counts, never under-counts
+        # (the state is saved only every 6 hours; a bolus's limit check must still see it).
+        q_new = rec[_Q_K] * 1000 + rec[_Q_U]
+        ng = (q_new - p.q_total.value()) // Q_PER_NG
+        if ng > 0:
+            p.rolling.add(p.up_s, ng)
         p.steps_total.restore([rec[_STEPS_K], rec[_STEPS_U]])
         p.nl_total.restore([rec[_NL_K], rec[_NL_U]])
         p.q_total.restore([rec[_Q_K], rec[_Q_U]])

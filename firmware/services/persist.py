@@ -1,11 +1,12 @@
 # What survives a reset: the pump's state as one JSON document saved atomically (StateStore)
 # (the hourly therapy history is services/history.py's). Saved on every accepted change and
-# every 15 minutes, the rate the flash-wear figures in docs/persistence.md assume.
+# every 6 hours; the step journal carries delivery in between (docs/persistence.md says what a
+# power cut can lose).
 from core import program as programs
 from core.druglib import LIBRARY
 from core.limits import check_calibration
 
-SAVE_EVERY_MS = 900_000
+SAVE_EVERY_MS = 21_600_000
 _VERSION = 1
 
 

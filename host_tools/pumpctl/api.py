@@ -4,6 +4,7 @@
     with pumpctl.connect() as pump:          # the running virtual bench, or port="/dev/ttyACM0"
         pump.program_continuous(500, 2000)
         pump.bench_advance(3_600_000)         # virtual bench only
+        pump.bench_advance_until("low-reservoir")   # or "2027-03-01T08:00"; stops at a 400-day cap
         print(pump.status()["delivered_ul"])
 
 Every method sends protocol requests (docs/protocol.md) and returns the reply's data as a dict.
@@ -244,6 +245,13 @@ class Pump:
     def bench_advance(self, duration_ms: int, progress: ProgressFn = None) -> dict[str, Any]:
         """Move a lockstep bench's virtual time forward; returns the bench clock."""
         return self._bench().advance(duration_ms, progress)
+
+    def bench_advance_until(self, until: benchctl.When, cap_ms: int = benchctl.DEFAULT_CAP_MS,
+                            progress: ProgressFn = None) -> dict[str, Any]:
+        """Advance a lockstep bench until an event (benchctl.EVENTS: low-reservoir, empty,
+        refill-due, next-alarm, bolus-end) or a date or datetime of the pump's clock (ISO text,
+        UTC unless it names a zone), at most `cap_ms`: benchctl.Bench.advance_until."""
+        return self._bench().advance_until(until, cap_ms, progress)
 
     def bench_show(self) -> dict[str, Any]:
         """The bench's physical truth (outlet, reservoir, head, clock, ...)."""

@@ -6,14 +6,80 @@ Research and education prototype: never for human use.
 """
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from . import bench as benchmod
-from .errors import UsageError
+from . import wallclock
+from .durations import format_ms
+from .errors import BenchError, UsageError
 
 ADVANCE_CHUNK_MS = 86_400_000  # one request never advances more than a day, so none runs long
 FAULTS = ("block-outlet", "battery", "reservoir-empty", "clock-loss", "hang")
+# What `advance --until` can wait for (boards/sim/control.py evaluates them after each wake).
+EVENTS = ("low-reservoir", "empty", "refill-due", "next-alarm", "bolus-end")
+DEFAULT_CAP_MS = 400 * 86_400_000  # an --until advance stops here if nothing happens first
+
+When = Union[str, dt.datetime, dt.date]
+
+
+def parse_when(when: When) -> Union[str, dt.datetime]:
+    """What `advance --until` waits for: one of EVENTS, or a moment of the pump's wall clock
+    (an ISO date or date-time, UTC unless it names a zone) as an aware datetime."""
+    if isinstance(when, dt.datetime):
+        return _utc(when)
+    if isinstance(when, dt.date):
+        return dt.datetime(when.year, when.month, when.day, tzinfo=dt.timezone.utc)
+    if not isinstance(when, str):
+        raise UsageError(f"--until takes an event or a date, got {type(when).__name__}")
+    t = when.strip()
+    ev = t.lower().replace("_", "-")
+    if ev in EVENTS:
+        return ev
+    try:
+        at = dt.datetime.fromisoformat(t) if t else None
+    except ValueError:
+        at = None
+    if at is None:
+        forms = "2027-03-01, 2027-03-01T08:00 or '2027-03-01 08:00'"
+        if t[:1].isdigit():
+            raise UsageError(f"--until {when!r} is not a date or time that can be read: write it like {forms}")
+        raise UsageError(f"--until {when!r} is neither an event ({', '.join(EVENTS)}) nor a date or time like {forms}")
+    return _utc(at)
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    """`at` in UTC, the pump's zone (taken as UTC when it names none)."""
+    if at.tzinfo is None:
+        return at.replace(tzinfo=dt.timezone.utc)
+    try:
+        return at.astimezone(dt.timezone.utc)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it: out of range in UTC
+        return at
+
+
+def ms_to(at: dt.datetime, wall: Optional[Any]) -> int:
+    """Virtual ms from the pump's wall clock `wall` ((day, ms) or None) to `at`, at least 1."""
+    if not wall:
+        raise UsageError("the pump's clock is not set, so there is no date to advance to: set it with "
+                         "`pumpctl time sync`, or advance by a duration or to an event")
+    now = wallclock.from_pump(wall)
+    ms = -((now - at) // dt.timedelta(milliseconds=1))  # rounded up: never stop short of `at`
+    if ms <= 0:
+        try:
+            shown = f"{at.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
+        except OverflowError:  # year 1 with a zone east of UTC
+            shown = at.isoformat()
+        raise UsageError(f"{shown} is not after the pump's time now ({now:%Y-%m-%d %H:%M:%S} UTC): "
+                         "give a later date or time")
+    return ms
+
+
+def _cap(cap_ms: Any) -> int:
+    if type(cap_ms) is not int or cap_ms <= 0:
+        raise UsageError(f"the cap must be a positive whole number of ms, got {cap_ms!r}")
+    return cap_ms
 
 
 class Bench:
@@ -45,6 +111,59 @@ class Bench:
                 progress(done)
         clock: dict[str, Any] = reply["clock"]
         return clock
+
+    def until_span(self, until: When, cap_ms: int = DEFAULT_CAP_MS) -> int:
+        """The most virtual time `advance_until(until, cap_ms)` can take: the cap, or the time to
+        the date if that comes first (checks `until` as advance_until does)."""
+        target = parse_when(until)
+        cap = _cap(cap_ms)
+        if isinstance(target, str):
+            return cap
+        return min(cap, ms_to(target, self.clock().get("wall")))
+
+    def advance_until(self, until: When, cap_ms: int = DEFAULT_CAP_MS,
+                      progress: Optional[Callable[[int], None]] = None) -> dict[str, Any]:
+        """Advance a lockstep bench until `until` (one of EVENTS, or a date or datetime of the
+        pump's wall clock) or until `cap_ms` of virtual time have passed, in requests of at
+        most a day; `progress` is told the ms done after each. Returns advanced_ms, clock,
+        until, hit (the event: event, virtual_ms, wall, detail, code, already; or None),
+        stopped_by ("event", "time" for a date, "cap"), cap_ms, and for an event the alarm codes
+        listed at the end (alarms)."""
+        target = parse_when(until)
+        cap = _cap(cap_ms)
+        if not isinstance(target, str):
+            ms = ms_to(target, self.clock().get("wall"))
+            total = min(ms, cap)
+            clock = self.advance(total, progress)
+            return {"advanced_ms": total, "clock": clock, "until": target.isoformat(timespec="seconds"),
+                    "hit": None, "stopped_by": "time" if ms <= cap else "cap", "cap_ms": cap}
+        done = 0
+        base: Optional[dict[str, Any]] = None
+        while True:
+            step = min(ADVANCE_CHUNK_MS, cap - done)
+            req: dict[str, Any] = {"cmd": "advance", "ms": step, "until": target}
+            if base is not None:
+                req["baseline"] = base
+            reply = self.control(req)
+            if "baseline" not in reply:  # a bench process older than --until took it as a plain advance
+                raise BenchError("this bench was started before `advance --until` existed and took the request as "
+                                 f"a plain advance of {format_ms(step)}: stop it and start it again")
+            base = reply["baseline"]
+            done += reply["advanced_ms"]
+            if progress:
+                progress(done)
+            hit = reply.get("hit")
+            if hit or done >= cap:
+                break
+            if reply["advanced_ms"] < step:
+                raise BenchError("the bench stopped short of the time asked without the event (see its bench.log)")
+        return {"advanced_ms": done, "clock": reply["clock"], "until": target, "hit": hit,
+                "stopped_by": "event" if hit else "cap", "cap_ms": cap, "alarms": reply.get("alarms", [])}
+
+    def clock(self) -> dict[str, Any]:
+        """The bench's clock: virtual_ms, uptime_s, wall ([day, ms of day] or None), mode."""
+        c: dict[str, Any] = self.show()["clock"]
+        return c
 
     def show(self) -> dict[str, Any]:
         """The bench's physical truth (outlet, reservoir, head, clock, ...)."""

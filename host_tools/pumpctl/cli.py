@@ -19,7 +19,7 @@ from .cli_pump import (cmd_alarms, cmd_alarms_ack, cmd_alarms_pause, cmd_alarms_
                        cmd_calibrate, cmd_drugs, cmd_history, cmd_identify, cmd_log, cmd_patient_bolus, cmd_prime,
                        cmd_program_continuous, cmd_program_set, cmd_program_show, cmd_provision, cmd_refill,
                        cmd_resume, cmd_settings, cmd_status, cmd_stop, cmd_time_sync)
-from .benchctl import FAULTS
+from .benchctl import EVENTS as BENCH_EVENTS, FAULTS
 from .errors import DeviceError, PumpctlError
 from .output import Out
 from .render import DISCLAIMER
@@ -64,8 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--realistic", action="store_true", help="realistic head and scale: roller pulsation, back pressure, scale noise, evaporation (docs/bench-model.md)")
     bs.add_argument("--no-clock", action="store_true", help="start with the pump's clock not set (as a fresh board)")
     add(bsub, "stop", cmd_bench_stop, "stop the virtual bench")
-    ba = add(bsub, "advance", cmd_bench_advance, "move a lockstep bench's virtual time forward")
-    ba.add_argument("duration", help="e.g. 90s, 15m, 6h, 2d")
+    ba = add(bsub, "advance", cmd_bench_advance,
+             "move a lockstep bench's virtual time forward: by a DURATION, or --until an event or a date")
+    ba.add_argument("duration", nargs="?", metavar="DURATION", help="how long, e.g. 90s, 15m, 6h, 2d (or give --until)")
+    ba.add_argument("--until", metavar="WHEN",
+                    help="stop at an event: " + ", ".join(BENCH_EVENTS) + " (next-alarm: any alarm not listed now); "
+                    "or at a time of the pump's clock, UTC: 2027-03-01, 2027-03-01T08:00")
+    ba.add_argument("--cap", metavar="DURATION",
+                    help="with --until: stop after this much virtual time if WHEN has not come (default 400d)")
     add(bsub, "show", cmd_bench_show, "the physical truth: water moved, reservoir, clock")
     bf = add(bsub, "fault", cmd_bench_fault, "inject a fault the bench can fake")
     bf.add_argument("fault", choices=FAULTS)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Optional
 
-from . import api, render
+from . import api, benchctl, render
 from .cli_args import bench, duration_arg
 from .durations import format_ms
+from .errors import UsageError
 from .output import Out
 from .progress import Progress
 
@@ -29,11 +31,38 @@ def cmd_bench_stop(args: argparse.Namespace) -> Out:
 
 
 def cmd_bench_advance(args: argparse.Namespace) -> Out:
+    until, cap = getattr(args, "until", None), getattr(args, "cap", None)
+    if until is not None:
+        return _advance_until(args, until, cap)
+    if args.duration is None:
+        raise UsageError("bench advance needs a DURATION (e.g. 6h, 2d) or --until WHEN (an event such as "
+                         "low-reservoir, or a date such as 2027-03-01)")
+    if cap is not None:
+        raise UsageError("--cap goes with --until; a DURATION is already how far to go")
     b = bench(args)
     total = duration_arg(args.duration)
     with Progress(total, f"advancing {format_ms(total)}", enabled=not args.json and total > 86_400_000) as bar:
         clock = b.advance(total, bar.update)
-    return Out({"advanced_ms": total, "clock": clock}, render.advanced_text(total, clock))
+    return Out({"advanced_ms": total, "clock": clock, "until": None, "hit": None, "stopped_by": "time"},
+               render.advanced_text(total, clock))
+
+
+def _advance_until(args: argparse.Namespace, until: str, cap: Optional[str]) -> Out:
+    if args.duration is not None:
+        raise UsageError("give a DURATION or --until WHEN, not both")
+    target = benchctl.parse_when(until)  # a bad WHEN is refused before any bench is looked for
+    cap_ms = duration_arg(cap) if cap is not None else benchctl.DEFAULT_CAP_MS
+    if cap_ms <= 0:
+        raise UsageError("--cap must be more than 0, e.g. 45d")
+    b = bench(args)
+    span = b.until_span(target, cap_ms)
+    what = target if isinstance(target, str) else f"{target:%Y-%m-%d %H:%M}"
+    with Progress(span, f"until {what}: day 0", enabled=not args.json) as bar:
+        def told(done: int) -> None:
+            bar.label = f"until {what}: day {done // 86_400_000} of {-(-span // 86_400_000)}"
+            bar.update(done)
+        res = b.advance_until(target, cap_ms, told)
+    return Out(res, render.advanced_until_text(res))
 
 
 def cmd_bench_show(args: argparse.Namespace) -> Out:

@@ -6,6 +6,7 @@ Research and education prototype: never for human use.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from typing import Any, Optional, Sequence
@@ -195,3 +196,41 @@ def bench_show_text(d: dict[str, Any]) -> str:
 
 def advanced_text(total_ms: int, clock: dict[str, Any]) -> str:
     return f"Advanced {format_ms(total_ms)} of virtual time; bench uptime is now {clock['uptime_s']} s."
+
+
+def span_text(ms: int) -> str:
+    """A span of time for people: 44 d 3 h 10 min, 14 min 24 s, 250 ms."""
+    if ms < 1000:
+        return f"{ms} ms"
+    s = ms // 1000
+    parts = [(s // 86_400, "d"), (s // 3600 % 24, "h"), (s // 60 % 60, "min"), (s % 60, "s")]
+    return " ".join(f"{n} {unit}" for n, unit in parts if n)
+
+
+def _pump_time(wall: Optional[Sequence[int]], uptime_s: int) -> str:
+    if not wall:
+        return f"uptime {uptime_s} s (the pump's clock is not set)"
+    return f"{wallclock.from_pump(wall):%Y-%m-%d %H:%M} pump time (uptime {uptime_s} s)"
+
+
+def advanced_until_text(res: dict[str, Any]) -> str:
+    """benchctl.Bench.advance_until's result as sentences."""
+    clock, hit, done = res["clock"], res.get("hit"), res["advanced_ms"]
+    alarms = res.get("alarms")
+    tail = f" Alarms listed: {', '.join(alarms)}." if alarms else ""
+    if hit:
+        detail = hit["detail"][:1].upper() + hit["detail"][1:]
+        when = _pump_time(hit.get("wall"), hit["virtual_ms"] // 1000)
+        if hit.get("already"):
+            if hit["event"] == "bolus-end" and not hit.get("code"):
+                return f"{detail} at {when}, so there is no bolus end to wait for; no time was advanced." + tail
+            return f"{detail} at {when}: nothing to wait for, no time was advanced." + tail
+        return f"{detail} at {when}, after {span_text(done)} of virtual time." + tail
+    now = _pump_time(clock.get("wall"), clock["uptime_s"])
+    if res["stopped_by"] == "time":
+        return f"Reached {now}, after {span_text(done)} of virtual time."
+    until = res["until"]
+    if until[:1].isdigit():  # a date (benchctl gives it in ISO), not an event
+        until = f"{dt.datetime.fromisoformat(until):%Y-%m-%d %H:%M} pump time"
+    return (f"The cap of {span_text(res['cap_ms'])} was reached before {until}: advanced {span_text(done)} "
+            f"of virtual time; it is now {now}." + tail)

@@ -17,6 +17,7 @@ from .rawport import raw
 
 MIN = 60_000
 HOUR = 3_600_000
+CHECK = 15 * MIN  # measured conditions are checked on the pump's quarter hours (docs/alarms.md)
 
 # IEC 60601-1-8 high burst as docs/alarms.md chooses it: pulse starts (ms from the burst's
 # start), each 150 ms at 523 Hz, the next burst 8.8 s after the first.
@@ -253,10 +254,10 @@ def test_battery_eri_is_medium_and_eos_stops_therapy_high(bench, pumpctl):
     info = bench()
     pumpctl("program", "continuous", "480", "--concentration", "2000")  # 200 steps/h
     pumpctl("bench", "fault", "battery", "--mv", "3310")
-    advance(info, 2 * MIN)
+    advance(info, CHECK)
     assert pumpctl("status")["alarms"] == []  # above the 3300 mV threshold
     pumpctl("bench", "fault", "battery", "--mv", "3290")
-    advance(info, MIN)
+    advance(info, CHECK)  # the battery is measured at every quarter-hour check
     st = pumpctl("status")
     assert [(a["code"], a["priority"], a["state"]) for a in st["alarms"]] == [("BATTERY_ERI", "medium", "active")]
     assert st["state"] == "running"
@@ -265,16 +266,16 @@ def test_battery_eri_is_medium_and_eos_stops_therapy_high(bench, pumpctl):
     advance(info, HOUR)
     assert show(info)["head_steps"] - s0 == pytest.approx(200, abs=1)  # ERI keeps delivering
     pumpctl("bench", "fault", "battery", "--mv", "3010")
-    advance(info, 2 * MIN)
+    advance(info, CHECK)
     assert pumpctl("status")["state"] == "running"  # above the 3000 mV end of service
     pumpctl("bench", "fault", "battery", "--mv", "2990")
-    v = advance(info, MIN)
+    v = advance(info, CHECK)
     st = pumpctl("status")
     assert st["state"] == "stopped" and st["stop_reason"] == "battery end of service"
     assert [(a["code"], a["priority"], a["state"]) for a in st["alarms"]] == [
         ("BATTERY_EOS", "high", "active"), ("BATTERY_ERI", "medium", "acknowledged")]
     advance(info, 10_000)
-    assert pulses(edges(info, v - MIN))[0][2] == HIGH_HZ
+    assert pulses(edges(info, v - CHECK))[0][2] == HIGH_HZ
     pumpctl("alarms", "ack", "BATTERY_EOS")
     s1 = show(info)["head_steps"]
     advance(info, HOUR)
@@ -339,9 +340,9 @@ def test_clock_not_set_at_boot_and_after_clock_loss(bench, pumpctl):
     pumpctl("time", "sync")
     st = pumpctl("status")
     assert st["alarms"] == [] and st["wall"] is not None
-    # The RTC loses its time: the once-a-minute check raises it again.
+    # The RTC loses its time: the quarter-hour check raises it again.
     pumpctl("bench", "fault", "clock-loss")
-    advance(info, MIN)
+    advance(info, CHECK)
     st = pumpctl("status")
     assert st["wall"] is None and [(a["code"], a["priority"]) for a in st["alarms"]] == [("CLOCK_NOT_SET", "medium")]
     assert st["state"] == "running"
@@ -393,9 +394,10 @@ def test_watchdog_reset_resumes_at_the_programmed_rate_with_a_latched_alarm(benc
     assert up0 == 3600
     pumpctl("bench", "fault", "hang")
     s_hang = show(info)["head_steps"]
-    advance(info, 3 * MIN)
+    # The bench's watchdog is fed every 15 min and bites after 45 min unfed (boards/sim/board.py).
+    advance(info, 75 * MIN)
     st = pumpctl("status")
-    assert st["uptime_s"] < 3 * 60, "the firmware must have rebooted"
+    assert st["uptime_s"] < 75 * 60, "the firmware must have rebooted"
     assert st["state"] == "running" and st["rate_ug_per_day"] == 480
     w = alarm(st, "WATCHDOG_RESET")
     assert w is not None and w["priority"] == "medium" and w["state"] == "latched"
@@ -410,9 +412,11 @@ def test_watchdog_reset_resumes_at_the_programmed_rate_with_a_latched_alarm(benc
     assert pumpctl("status")["alarms"] == []
     v = advance(info, 30_000)
     assert edges(info, v - 29_000) == []
-    # No catch-up of the hang; then the programmed 200 steps/h.
+    # No catch-up of the hang: the batches the motor had been handed when the control loop hung
+    # (the bench's hang strikes at the loop's next sleep, after it planned one more quarter hour;
+    # the PIO goes on without the CPU), then only what the new firmware delivered since it booted.
     s1 = show(info)["head_steps"]
-    assert s1 - s_hang <= 200 * 4 // 60 + 2
+    assert s1 - s_hang <= 2 * 200 // 4 + 200 * pumpctl("status")["uptime_s"] // 3600 + 2
     advance(info, HOUR)
     assert show(info)["head_steps"] - s1 == pytest.approx(200, abs=1)
 
@@ -453,7 +457,7 @@ def test_auth_locked_leaves_the_list_after_the_lock_ends_and_ack(bench, pumpctl)
         _raw(info.port, frames.encode_body(body, "0" * 64), wait=0.3)
     advance(info, 6 * MIN)
     pumpctl("alarms", "ack", "AUTH_LOCKED")
-    advance(info, MIN)
+    advance(info, CHECK)  # the check after the lock's end clears its cause
     assert pumpctl("status")["alarms"] == []
 
 
@@ -463,7 +467,7 @@ def test_audio_pause_silences_then_the_alarm_sounds_again_and_ack_is_logged(benc
     info = bench()
     pumpctl("program", "continuous", "500", "--concentration", "2000")
     pumpctl("bench", "fault", "battery", "--mv", "2900")
-    v_raise = advance(info, MIN)
+    v_raise = advance(info, CHECK)
     st = pumpctl("status")
     assert [(a["code"], a["priority"]) for a in st["alarms"]] == [("BATTERY_EOS", "high")]
     v = advance(info, 10_000)

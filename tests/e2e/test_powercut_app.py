@@ -206,7 +206,9 @@ def test_nothing_is_delivered_twice_and_delivered_never_jumps(campaign):
         assert c["after"]["delivered_steps"] <= c["before"]["delivered_steps"], c["cycle"]
         total_true += c["moved"]
     last = campaign["cuts"][-1]["after"]["delivered_steps"]
-    assert last <= total_true
+    # The motor pulses a batch evenly while the engine counts each step at its exact time: at
+    # the instant of a cut the count may lead the head by one step (docs/persistence.md).
+    assert last <= total_true + len(campaign["cuts"])
 
 
 @pytest.mark.safety("SR-032")
