@@ -110,8 +110,10 @@ class FileBlockDev:
             for i in range((len(buf) + self.block_size - 1) // self.block_size):
                 self.erase_block(block + i)
         self._f.seek(block * self.block_size + offset)
+        # MicroPython's files are unbuffered: the write reaches the OS at once, so a killed
+        # bench keeps every completed flash operation. No flush(): on the unix port it is an
+        # fsync (3 ms on this machine, 24 a day of history alone), which only a host crash needs.
         self._f.write(buf)
-        self._f.flush()  # a killed bench keeps every completed flash operation
         self.stats.writes += 1
         self.stats.bytes_written += len(buf)
 
@@ -119,8 +121,7 @@ class FileBlockDev:
         if block < 0 or block >= self.block_count:
             raise OSError(5)
         self._f.seek(block * self.block_size)
-        self._f.write(self._erased_block)
-        self._f.flush()
+        self._f.write(self._erased_block)  # unbuffered, as writeblocks
         self.stats.blocks_erased += 1
         self.stats.erase_counts[block] += 1
 

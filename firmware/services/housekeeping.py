@@ -65,7 +65,8 @@ def check(app):
     """Every quarter hour of the pump's clock: conditions that are measured rather than counted
     (battery, stall, clock, refill date, alarms whose cause is gone), the hour's history, and
     the journal's heartbeat. Why a quarter hour is often enough: docs/alarms.md."""
-    app.heap.mark()
+    if app.pump.ms % _HOUR_MS < 900_000:
+        app.heap.mark()  # hourly: gc.mem_free() scans the whole heap (9 ms on a Pico)
     now = app.pump.up_s
     app.journal_write()  # a heartbeat: an outage is measured from the last check alive
     _battery(app, now)
