@@ -191,6 +191,12 @@ def bench_show_text(d: dict[str, Any]) -> str:
             ("steps that moved only air", str(d["dry_steps"])),
             ("battery", f"{d['battery_mv']} mV"),
             ("clock", f"{d['clock']['uptime_s']} s since bench start ({d['mode']}); wall {wall_text(d['clock'].get('wall'))}")]
+    c = d["clock"]
+    if "keeping_up" in c:  # speed mode: did every wake come on time?
+        late_s = c["max_late_ms"] / 1000
+        rows.append(("keeping up", "yes (latest wake %.1f s of virtual time late)" % late_s if c["keeping_up"]
+                     else "no: %d wakes came more than a minute of virtual time late (worst %.0f s); "
+                          "try a lower --speed" % (c["late_wakes"], late_s)))
     return "The physical truth on the bench:\n" + table(rows)
 
 
