@@ -240,8 +240,8 @@ class PumpTick:
         """How long the next motor batch may run (0: nothing moves): to the pump's next quarter
         hour at most, never past a profile boundary, a bolus's end or a volume run's end (what
         is due changes there), nor past the span that keeps the look-ahead's products small."""
-        if self.state != RUNNING:
-            return 0
+        if self.state != RUNNING or self.reservoir.empty(self._nl_step, self._pl_step):
+            return 0  # an empty reservoir: the tick stops the pump; not one pulse meanwhile
         w = _MAX_BATCH_MS - self.ms % _MAX_BATCH_MS
         b = self._to_boundary
         if 0 <= b < w:

@@ -1,7 +1,11 @@
 # Fake `rp2` for boards/pico tests. asm_pio really runs the program body, as the real
 # assembler does, and records each instruction; StateMachine records FIFO words; run() is a
 # tiny PIO emulator (just the instructions our programs use) so a test can count the STEP
-# pulses and measure their period in state-machine cycles.
+# pulses, measure their period in state-machine cycles and see what the SET pin (EN) did.
+# The emulator keeps its state between runs, so a test can run a batch part of the way,
+# look at the driver, and go on; exec() takes the encoded instructions the driver forces.
+
+from collections import namedtuple
 
 PROGRAMS = []   # every program assembled
 MACHINES = {}   # sm id -> StateMachine
@@ -48,6 +52,9 @@ class Instr:
         return "%s(%r,%r).side(%r)[%d]" % (self.op, self.a, self.b, self.sideset, self.dly)
 
 
+Frozen = namedtuple("Frozen", ("op", "a", "b", "sideset", "dly"))
+
+
 class Program:
     def __init__(self, name, kw):
         self.name = name
@@ -84,7 +91,11 @@ def asm_pio(**kw):
         def rel(n):
             return ("rel", n)
 
-        names = {"label": label, "wrap_target": wrap_target, "wrap": wrap, "rel": rel}
+        def invert(r):
+            return ("invert", r)
+
+        names = {"label": label, "wrap_target": wrap_target, "wrap": wrap, "rel": rel,
+                 "invert": invert}
         for op in ("pull", "push", "out", "in_", "mov", "jmp", "irq", "set", "nop", "wait"):
             names[op] = emit(op)
         for o in _OPERANDS:
@@ -103,6 +114,9 @@ def asm_pio(**kw):
                     g[k] = saved[k]
                 else:
                     del g[k]
+        # Frozen into tuples: the real assembler keeps one halfword an instruction, and the heap
+        # rig (tests/heap) counts what a program costs on import; an object each would not.
+        prog.instrs = [Frozen(i.op, i.a, i.b, i.sideset, i.dly) for i in prog.instrs]
         PROGRAMS.append(prog)
         return prog
     return deco
@@ -119,17 +133,36 @@ class StateMachine:
         self.handler = None
         self.hard = False
         self.inits = 0
+        self.execs = 0        # instructions forced by exec()
+        self.on_irq = None    # test hook: called with the absolute cycle before the handler
+        self._reset_state()
         MACHINES[id] = self
         if program is not None:
             self.init(program, **kw)
 
+    def _reset_state(self):
+        self.pc = 0
+        self.regs = {"x": 0, "y": 0, "osr": 0, "isr": 0}
+        self.level = 0        # the side-set pin (STEP)
+        self.cycle = 0        # cycles run since init
+        self.irq_flag = False
+
     def init(self, program, **kw):
-        # As on the chip: (re)initialising clears the FIFOs and the side-set pins.
+        # As on the chip: (re)initialising clears the FIFOs, restarts the program and drives
+        # the side-set pin low and the SET pins to set_init.
         self.program = program
         self.kw = kw
         self.fifo = []
         self.running = False
         self.inits += 1
+        self._reset_state()
+        pin = kw.get("set_base")
+        init = program.kw.get("set_init")
+        if pin is not None and init is not None:
+            pin.value(1 if init == PIO.OUT_HIGH else 0)
+
+    def set_pin(self):
+        return self.kw.get("set_base")
 
     def active(self, v=None):
         if v is None:
@@ -158,16 +191,41 @@ class StateMachine:
     def rx_fifo(self):
         return 0
 
+    def exec(self, instr):
+        """The encoded instructions the driver forces: SET (pins, x, y) and IRQ clear."""
+        if not isinstance(instr, int):
+            raise TypeError("fake exec takes an encoded int")
+        self.execs += 1
+        self.level = (instr >> 12) & 1  # one side-set bit, not optional
+        op = instr >> 13
+        if op == 7:
+            dest = (instr >> 5) & 7
+            data = instr & 31
+            if dest == 0:
+                pin = self.set_pin()
+                if pin is not None:
+                    pin.value(data & 1)
+            elif dest == 1:
+                self.regs["x"] = data
+            elif dest == 2:
+                self.regs["y"] = data
+            else:
+                raise NotImplementedError("fake exec: set destination %d" % dest)
+        elif op == 6 and instr & 0x40:
+            self.irq_flag = False
+        else:
+            raise NotImplementedError("fake exec: instruction 0x%04x" % instr)
+
     def irq(self, handler=None, trigger=1, hard=False):
         self.handler = handler
         self.hard = hard
 
     def run(self, max_cycles=1000000000000):
-        """Emulate the program until it blocks on an empty FIFO. Fires the IRQ handler at each
-        irq instruction. Returns a Trace."""
+        """Emulate the program from where it stands until it blocks on an empty FIFO, or for
+        max_cycles. Fires the IRQ handler at each irq instruction. Returns a Trace."""
         if not self.running:
             raise RuntimeError("state machine not active")
-        return emulate(self.program, self.fifo, self.handler, self, max_cycles)
+        return emulate(self, max_cycles)
 
 
 def _wrap32(v):
@@ -175,19 +233,23 @@ def _wrap32(v):
 
 
 class Trace:
-    """What the side-set pin did: rising-edge count, the first edges' cycles, a histogram of
-    rising-to-rising periods, and the cycles at which irq instructions ran."""
+    """What the pins did: STEP rising-edge count, the first edges' cycles, a histogram of
+    rising-to-rising periods, the cycles at which irq instructions ran, the SET pin's (EN's)
+    level at each STEP edge, and its changes."""
 
     def __init__(self):
         self.rising = 0
-        self.first = []      # cycle of the first 100 rising edges
+        self.first = []      # cycle (since init) of the first 100 rising edges
         self.periods = {}    # period in cycles -> count
         self.irqs = []
-        self.cycles = 0
+        self.cycles = 0      # cycles this run took
+        self.set_at_edge = {}  # SET pin level at a STEP rising edge -> count
+        self.set_changes = []  # (cycle, level) of the first 200 SET pin changes
         self._last = None
 
-    def edge(self, cycle):
+    def edge(self, cycle, set_level):
         self.rising += 1
+        self.set_at_edge[set_level] = self.set_at_edge.get(set_level, 0) + 1
         if len(self.first) < 100:
             self.first.append(cycle)
         if self._last is not None:
@@ -196,28 +258,40 @@ class Trace:
         self._last = cycle
 
 
-def emulate(prog, fifo, handler=None, sm=None, max_cycles=1000000000000):
+def _src(regs, b):
+    if isinstance(b, tuple) and b[0] == "invert":
+        return _wrap32(~regs[b[1]])
+    return regs[b]
+
+
+def emulate(sm, max_cycles):
+    prog = sm.program
+    fifo = sm.fifo
     ins = prog.instrs
     shift_right = prog.kw.get("out_shiftdir", 0) == PIO.SHIFT_RIGHT
-    regs = {"x": 0, "y": 0, "osr": 0, "isr": 0}
-    pc = 0
-    cycle = 0
-    level = 0
+    regs = sm.regs
+    pin = sm.set_pin()
     tr = Trace()
     wrap_top = prog.labels.get("__wrap", len(ins) - 1)
     wrap_bottom = prog.labels.get("__wrap_target", 0)
-    while cycle < max_cycles:
+    c0 = sm.cycle
+    end = c0 + max_cycles
+    while sm.cycle < end:
+        pc = sm.pc
         i = ins[pc]
-        if i.op == "pull" and not fifo:
-            tr.cycles = cycle
-            return tr  # stalls here: the move is over
+        if i.op == "pull" and i.a == "block" and not fifo:
+            break  # stalls here: nothing queued
         if i.sideset is not None:
-            if i.sideset and not level:
-                tr.edge(cycle)
-            level = i.sideset
+            if i.sideset and not sm.level:
+                tr.edge(sm.cycle, pin.value() if pin is not None else None)
+            sm.level = i.sideset
         nxt = pc + 1
+        cost = 1 + i.dly
         if i.op == "pull":
-            regs["osr"] = fifo.pop(0)
+            if fifo:
+                regs["osr"] = fifo.pop(0)
+            else:
+                regs["osr"] = regs["x"]  # pull noblock from an empty FIFO copies X
         elif i.op == "out":
             n = i.b
             v = regs["osr"]
@@ -229,16 +303,32 @@ def emulate(prog, fifo, handler=None, sm=None, max_cycles=1000000000000):
                 regs[i.a] = (v >> (32 - n)) & mask
                 regs["osr"] = _wrap32(v << n)
         elif i.op == "mov":
-            regs[i.a] = regs[i.b]
+            regs[i.a] = _src(regs, i.b)
+        elif i.op == "set":
+            if i.a == "pins":
+                if pin is not None and pin.value() != (i.b & 1):
+                    pin.value(i.b & 1)
+                    if len(tr.set_changes) < 200:
+                        tr.set_changes.append((sm.cycle, i.b & 1))
+            else:
+                regs[i.a] = i.b
         elif i.op == "jmp":
             cond = i.a if i.b is not None else None
             target = prog.labels[i.b if i.b is not None else i.a]
             if cond is None:
                 nxt = target
             elif cond in ("x_dec", "y_dec") and target == pc:
-                # a delay loop on itself: run all its iterations at once (same cycles)
+                # A delay loop on itself: run as many of its iterations as the budget holds.
                 r = cond[0]
-                cycle += regs[r] * (1 + i.dly)
+                left = regs[r] + 1               # iterations still to run
+                fit = (end - sm.cycle) // cost
+                if fit < left:
+                    if fit == 0:
+                        break  # the budget ends inside one iteration
+                    sm.cycle += fit * cost
+                    regs[r] -= fit
+                    continue
+                sm.cycle += (left - 1) * cost  # the last one is counted below
                 regs[r] = 0xFFFFFFFF
             elif cond in ("x_dec", "y_dec"):
                 r = cond[0]
@@ -251,15 +341,25 @@ def emulate(prog, fifo, handler=None, sm=None, max_cycles=1000000000000):
             else:
                 raise NotImplementedError("jmp condition " + cond)
         elif i.op == "irq":
-            tr.irqs.append(cycle)
-            if handler is not None:
-                handler(sm)
+            tr.irqs.append(sm.cycle)
+            sm.irq_flag = True
+            if sm.on_irq is not None:
+                sm.on_irq(sm.cycle)
+            if sm.handler is not None:
+                sm.irq_flag = False  # MicroPython acknowledges before it calls the handler
+                sm.handler(sm)
+            if i.a == "block" and sm.irq_flag:
+                sm.cycle += cost
+                break  # irq block: waits until the flag is cleared
+            if not sm.running:
+                break  # the handler stopped the machine
         elif i.op == "nop":
             pass
         else:
             raise NotImplementedError("fake PIO op " + i.op)
-        cycle += 1 + i.dly
+        sm.cycle += cost
         if pc == wrap_top and nxt == pc + 1:
             nxt = wrap_bottom
-        pc = nxt
-    raise RuntimeError("fake PIO: no stall within %d cycles" % max_cycles)
+        sm.pc = nxt
+    tr.cycles = sm.cycle - c0
+    return tr
