@@ -117,6 +117,8 @@ class App:
 
     def changed(self, save=True):
         """A command changed the schedule or the state: save, and wake the control loop."""
+        if self.pump.state != RUNNING and self.board.motor.left():
+            self.motor_abort()  # a stop stops the head now, not when the control loop next runs
         if save:
             self.save()
         self.sleeper.kick()
@@ -237,13 +239,14 @@ class App:
                 self.sync()
                 self.plan()
             except Exception as e:  # fail safe: a fault in the tick stops the motor, loudly
-                self.pump.stop("internal error")
                 try:
-                    self.motor_abort()
-                except Exception:
+                    self.pump.stop("internal error")
                     self.board.motor.enable(False)
-                self.alarms.raise_alarm("SELF_TEST_FAILED", self.pump.up_s)
-                self.event("internal_error", {"where": "control", "error": repr(e)[:60]})
+                    self.batch.left_ms = 0
+                    self.alarms.raise_alarm("SELF_TEST_FAILED", self.pump.up_s)
+                    self.event("internal_error", {"where": "control", "error": repr(e)[:60]})
+                except Exception:
+                    pass  # the heap may be what failed: the loop must go on regardless
             batch.wakes += 1
             w = self.next_wake()
             sup.expect(w)
@@ -255,8 +258,11 @@ class App:
         flag = self.board.motor.stall_flag
         while True:
             await flag.wait()
-            self.sync()
-            housekeeping.stall(self)
+            try:
+                self.sync()
+                housekeeping.stall(self)
+            except Exception:
+                pass  # the quarter-hour check looks again; this task must not die
 
     async def link_loop(self):
         port = self.board.port
@@ -315,6 +321,12 @@ def shutdown(app, board):
         board.shutdown()
     finally:
         if app is not None:
+            try:
+                # Count the time since the last wake first: the head pulsed the batch's steps
+                # up to the moment it stopped, and the saved state must say so.
+                app.sync()
+            except Exception:
+                pass
             try:
                 app.save()
             except Exception:

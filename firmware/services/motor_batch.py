@@ -3,8 +3,9 @@
 #
 # At a control-loop wake, once the tick has counted what fell due, plan() hands the motor the
 # steps that will fall due over the next span (PumpTick.batch_span: to the next quarter hour at
-# most, never past a change of what is due), each at the time the engine will count it (the
-# first step's time and the last's, evenly between), and the loop sleeps until the span ends. `ahead` is what the motor was given that the engine has not counted yet;
+# most, never past a change of what is due) in one move, spread evenly up to the time the last
+# of them falls due (none more than one step interval late), and the loop sleeps until the span
+# ends. `ahead` is what the motor was given that the engine has not counted yet;
 # an abort takes back what the motor had left, so a negative `ahead` is owed to the motor and is
 # pulsed at once with the next batch. Over any number of batches the head turns exactly the
 # steps the engine counted; at any instant the two differ by at most one step (even spacing
@@ -61,33 +62,26 @@ class MotorBatch:
         elif self.ahead > 0:
             # The motor already pulsed steps the engine counts only now: fewer this time.
             credit = self.ahead if self.ahead < due else due
-        m = self.motor
-        if owed:
-            m.move(owed, 0)
         n = due - credit
-        if n > 0:
-            self._pulses(pump, m, credit, due, span)
+        if n > 0 or owed:
+            self._pulses(pump, self.motor, credit, due, span, owed)
         self.ahead += owed + n
         self.left_ms = span
         self.batches += 1
         return owed + n
 
-    def _pulses(self, pump, m, first, last, span):
-        """Pulse the engine's steps first+1 .. last at their own times: the first as a move of
-        one step, the rest spread evenly up to the last (the rate is constant inside a batch,
-        so even spacing is the engine's own). A volume run, or more steps than the look-ahead
-        can time in small ints, spreads them evenly over the whole span instead."""
+    def _pulses(self, pump, m, first, last, span, owed):
+        """One move per batch: the engine's steps first+1 .. last (and any owed) spread evenly
+        up to the time the last one falls due, so the last pulse is on time and none is more
+        than one step interval late; a batch of one step is exactly on time. A volume run, or
+        more steps than the look-ahead can time in small ints, spreads them over the span.
+        Why one move: on the Pico a second batch queued behind a timed one has been seen to
+        stop the firmware answering (found 2026-12-02 on the emulated RP2040, not yet
+        understood); until it is, a batch is never queued behind another."""
         n = last - first
-        if pump.run.steps_left or last > pump.batch_steps_max():
-            m.move(n, span)
-            return
-        t1 = pump.ms_to_step(first + 1)
-        if t1 < 0 or t1 > span:
-            m.move(n, span)
-            return
-        m.move(1, t1)
-        if n > 1:
+        t = span
+        if n > 0 and not pump.run.steps_left and last <= pump.batch_steps_max():
             tn = pump.ms_to_step(last)
-            if tn < t1 or tn > span:
-                tn = span
-            m.move(n - 1, tn - t1)
+            if 0 <= tn <= span:
+                t = tn
+        m.move(n + owed, t)
