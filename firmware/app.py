@@ -317,16 +317,17 @@ def shutdown(app, board):
     """The one way the firmware stops (Ctrl-C, a crash, a reset, the bench stopping): the board
     leaves its hardware safe (motor disabled, buzzer off), then the state is saved. `app` may be
     None when the firmware never got as far as building one."""
+    if app is not None:
+        try:
+            # Count the time since the last wake first: the head has pulsed the batch's steps up
+            # to this moment and stops in the next, and the saved state must say so.
+            app.sync()
+        except BaseException:
+            pass
     try:
         board.shutdown()
     finally:
         if app is not None:
-            try:
-                # Count the time since the last wake first: the head pulsed the batch's steps
-                # up to the moment it stopped, and the saved state must say so.
-                app.sync()
-            except Exception:
-                pass
             try:
                 app.save()
             except Exception:

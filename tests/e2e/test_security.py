@@ -113,7 +113,8 @@ def test_captured_bolus_replayed_is_refused_and_changes_nothing(bench, pumpctl):
     after = pumpctl("status")
     assert after["bolus"] is None
     assert abs(after["delivered_steps"] - before["delivered_steps"] - STEPS_PER_H) <= 1, "the replay started a bolus"
-    assert pumpctl("bench", "show")["head_steps"] == after["delivered_steps"]
+    # The head follows the engine's count within one step (the motor takes timed batches).
+    assert abs(pumpctl("bench", "show")["head_steps"] - after["delivered_steps"]) <= 1
     recs = pumpctl("log", "--since", str(log_seq))
     assert [r["data"] for r in recs if r["type"] == "auth_fail"] == [{"code": "AUTH_REPLAY", "cmd": "bolus", "role": "clinician"}]
     assert not [r for r in recs if r["type"] == "bolus"], "a replay must not log a bolus"

@@ -30,7 +30,8 @@ def test_one_day_of_500ug_at_2000_moves_250ul_within_one_step(bench, pumpctl):
     assert st["delivered_ul"] == 250
     truth = pumpctl("bench", "show")
     # The outlet holds what the head really moved: steps x true volume per step.
-    assert truth["head_steps"] == st["delivered_steps"]
+    # Within one step: the motor's batch spreads its pulses evenly up to its last step.
+    assert abs(truth["head_steps"] - st["delivered_steps"]) <= 1
     assert truth["outlet_nl"] == truth["head_steps"] * 51_500 // 1000
     assert truth["clock"]["virtual_ms"] == 86_400_000
     assert st["alarms"] == [] and st["firmware_version"]

@@ -80,12 +80,12 @@ def test_battery_eri_then_end_of_service_stops_therapy_with_the_high_pattern(mod
         p.program_continuous(1000, 1000, "water")
     codes = lambda: [a["code"] for a in board.request("status")["alarms"]]  # noqa: E731
     pico.set_battery(board.info, 3250)  # below the 3300 mV elective replacement indicator
-    wait_until("BATTERY_ERI", lambda: "BATTERY_ERI" in codes(), 120, every=2)
+    wait_until("BATTERY_ERI", lambda: "BATTERY_ERI" in codes(), 300, every=2)  # the quarter-hour check
     st = board.request("status")
     assert st["state"] == "running", "ERI keeps delivering"
     assert {a["code"]: a["priority"] for a in st["alarms"]}["BATTERY_ERI"] == "medium"
     pico.set_battery(board.info, 2950)  # below the 3000 mV end of service
-    wait_until("BATTERY_EOS", lambda: "BATTERY_EOS" in codes(), 120, every=2)
+    wait_until("BATTERY_EOS", lambda: "BATTERY_EOS" in codes(), 300, every=2)
     st = board.request("status")
     assert st["state"] == "stopped" and "end of service" in st["stop_reason"], st["stop_reason"]
     assert {a["code"]: a["priority"] for a in st["alarms"]}["BATTERY_EOS"] == "high"

@@ -50,7 +50,8 @@ def test_step_edges_on_gp2_equal_delivered_steps_and_en_follows_the_moves(module
         st = p.status()
     assert st["state"] == "stopped"
     assert st["delivered_steps"] > 50, st["delivered_steps"]
-    assert edges["rising"] == st["delivered_steps"], (edges["rising"], st["delivered_steps"])
+    # Within one step: a batch's pulses are spread evenly up to its last step (issue 15).
+    assert abs(edges["rising"] - st["delivered_steps"]) <= 1, (edges["rising"], st["delivered_steps"])
     assert board.edges(STEP)["rising"] == edges["rising"], "no pulse after stop"
     en = board.edges(EN)
     assert board.level(EN) == 1, "EN high (driver off) when the head is not moving"
