@@ -115,7 +115,11 @@ def test_ctrl_c_over_the_port_releases_en_and_saves_the_state(module_board: Boar
     e1 = board.edges(STEP)["rising"]
     st = board.request("status")
     e2 = board.edges(STEP)["rising"]
-    assert e1 <= st["delivered_steps"] <= e2 + 1, (e1, st["delivered_steps"], e2)
+    # Since the motor takes timed batches (issue 15) the saved count is the engine's at the
+    # moment of the Ctrl-C, and the head, whose pulses are spread evenly up to each batch's
+    # last step, may be a few steps behind it at that moment (measured: 2): never fewer steps
+    # counted than made, and at most 3 more.
+    assert e1 <= st["delivered_steps"] <= e2 + 3, (e1, st["delivered_steps"], e2)
     assert st["state"] == "running"
     boots = [r["data"] for r in board.log() if r["type"] == "power_on"]
     assert boots[-1]["cause"] == "power_on", boots[-1]  # the RUN pin: a chip reset, no watchdog reason
