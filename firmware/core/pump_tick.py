@@ -242,14 +242,7 @@ class PumpTick:
         is due changes there), nor past the span that keeps the look-ahead's products small."""
         if self.state != RUNNING or self.reservoir.empty(self._nl_step, self._pl_step):
             return 0  # an empty reservoir: the tick stops the pump; not one pulse meanwhile
-        w = _MAX_BATCH_MS - self.ms % _MAX_BATCH_MS
-        b = self._to_boundary
-        if 0 <= b < w:
-            w = b
-        if self.bolus_kind is not None:
-            e = self._ms_to_bolus_end()
-            if e < w:
-                w = e
+        w = self._ms_to_change(_MAX_BATCH_MS - self.ms % _MAX_BATCH_MS)
         if self.run.steps_left:
             e = self.run.ms_to_end()
             if 0 <= e < w:
@@ -343,13 +336,16 @@ class PumpTick:
     def next_wake_ms(self):
         """The longest the app may sleep before what is due changes (a boundary, a bolus's
         end): the motor's batches carry the steps in between (services/motor_batch.py)."""
-        w = _MAX_WAKE_MS
-        if self.state == RUNNING:
-            b = self._to_boundary
-            if 0 <= b < w:
-                w = b
-            if self.bolus_kind is not None:
-                e = self._ms_to_bolus_end()
-                if e < w:
-                    w = e
+        w = self._ms_to_change(_MAX_WAKE_MS) if self.state == RUNNING else _MAX_WAKE_MS
         return w if w > 0 else 0
+
+    def _ms_to_change(self, w):
+        """`w`, or less when a profile boundary or the bolus's end comes sooner (running only)."""
+        b = self._to_boundary
+        if 0 <= b < w:
+            w = b
+        if self.bolus_kind is not None:
+            e = self._ms_to_bolus_end()
+            if e < w:
+                w = e
+        return w
