@@ -15,6 +15,7 @@ from core.pump import Pump, RUNNING
 from core.alarms import AlarmManager
 from core.annunciation import Annunciator
 from core.records import CalibrationRecord, RefillPlan
+from core.usage import BolusUsage
 from services import link, persist, startup, housekeeping
 from services.heapwatch import HeapWatch
 from services.protocol import Protocol
@@ -22,8 +23,12 @@ from services.commands import Commands, CommandContext
 from services.supervisor import Supervisor
 from services.journal import Journal
 from services.motor_batch import MotorBatch
+from services.refusals import RefusalLog
 
 _CHECK_MS = 900_000  # measured conditions, history and saves: on the pump's quarter hours
+# Refused patient requests are counted in the bolus usage (core/usage.py), part of the saved
+# state; a flood of them saves it at most this often (docs/persistence.md: the loss bound).
+_USAGE_SAVE_MS = 60_000
 
 
 def _check_board(board):
@@ -63,12 +68,17 @@ class App:
         self._save_due = persist.SAVE_EVERY_MS
         self._check = _CHECK_MS
         self.batch = MotorBatch(board.motor)
+        self.usage = BolusUsage()
+        self.refusals = RefusalLog(self.clock, self.refusal_event)
+        self._saved_at = None  # ticks of the last state save
+        self._usage_since = None  # ticks the usage counts first differed from the saved state
         self.commands = Commands(CommandContext(
             self.pump, self.alarms, self.clock, board.motor, board.device_id, board.name, self.stores,
             self.calibration, self.refill, self.heap, self.annunciator, event=self._log,
             changed=self.changed, sync=self.sync, annunciate=self.annunciate, clock_set=self.clock_set,
-            batch=self.batch))
-        self.protocol = Protocol(self.commands.table(), authorise=self.commands.authorise)
+            batch=self.batch, refusals=self.refusals, usage=self.usage, usage_noted=self.usage_noted))
+        self.protocol = Protocol(self.commands.table(), authorise=self.commands.authorise,
+                                 report=self.commands.report)
         self.supervisor = Supervisor(board, ("control", "link"))
         self.journal = Journal(board.nvram) if board.nvram is not None else None
 
@@ -97,6 +107,32 @@ class App:
         self.alarms.raise_alarm("MEMORY_ERROR", self.pump.up_s)  # the flash refused a write
         return 0
 
+    def refusal_event(self, kind, data=None):
+        """Append to the refusals' ring (services/refusals.py decides what is written): what
+        anyone without the clinician's key was refused never takes a place in the event log."""
+        ring = self.stores.refusals
+        if ring is None:
+            return 0
+        w = self.clock.wall()
+        try:
+            return ring.append(kind, data, (w[0], w[1]) if w else None, self.pump.up_s)
+        except Exception:
+            # Losing a refusal record is not worth an alarm that a flood could then raise at
+            # will; the counts in identify and the usage report still hold.
+            return 0
+
+    def usage_noted(self, delivered):
+        """A patient request was counted in the bolus usage: save now when it was delivered
+        or when no save came in the last _USAGE_SAVE_MS, else within that (a flood of refused
+        requests saves the state at most once a minute)."""
+        now = self.clock.ticks()
+        if delivered or self._saved_at is None or self.clock.diff(now, self._saved_at) >= _USAGE_SAVE_MS:
+            self.changed()
+            return
+        if self._usage_since is None:
+            self._usage_since = now
+        self.changed(save=False)
+
     def _log(self, kind, data=None):
         # Commands and Outage log through here, so App.event is looked up at each record: whatever
         # replaces it (a test's list of events) sees their records too.
@@ -114,6 +150,8 @@ class App:
         except Exception:
             self.alarms.raise_alarm("MEMORY_ERROR", self.pump.up_s)
         self._save_due = persist.SAVE_EVERY_MS
+        self._saved_at = self.clock.ticks()
+        self._usage_since = None
 
     def changed(self, save=True):
         """A command changed the schedule or the state: save, and wake the control loop."""
@@ -163,8 +201,10 @@ class App:
         # Pins first: a log or state write to flash takes tens of ms on a Pico, and an alarm's
         # first pulse must not wait for it.
         self.annunciate()
-        if self._save_due <= 0:
+        if self._save_due <= 0 or (self._usage_since is not None
+                                   and self.clock.diff(now, self._usage_since) >= _USAGE_SAVE_MS):
             self.save()
+        self.refusals.poll()
         for e in self.alarms.drain_events():
             self.event("alarm", e)
 
@@ -228,6 +268,14 @@ class App:
             w = p
         if 0 < self._check < w:
             w = self._check
+        f = self.refusals.ms_to_flush()
+        if 0 <= f < w:
+            w = f if f > 0 else 1
+        if self._usage_since is not None:
+            u = _USAGE_SAVE_MS - self.clock.diff(self.clock.ticks(), self._usage_since)
+            u = u if u > 0 else 1
+            if u < w:
+                w = u
         return w
 
     # ---- the loops ------------------------------------------------------------------------------
@@ -294,8 +342,7 @@ class App:
         while True:
             await flag.wait()
             self.sync()
-            self.commands.patient_request("button")
-            self.changed()
+            self.commands.patient_request("button")  # it saves and wakes the control loop
 
 
 async def main(app):
@@ -328,6 +375,10 @@ def shutdown(app, board):
         board.shutdown()
     finally:
         if app is not None:
+            try:
+                app.refusals.flush()  # counted refusals are written, not lost with the RAM
+            except Exception:
+                pass
             try:
                 app.save()
             except Exception:

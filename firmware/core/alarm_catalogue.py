@@ -42,7 +42,9 @@ CATALOGUE = (
     # by SELF_TEST_FAILED / MEMORY_CRITICAL instead.
     ("WATCHDOG_RESET", MEDIUM, True, False, False),
     ("SELF_TEST_FAILED", HIGH, True, True, False),
-    ("AUTH_LOCKED", LOW, True, False, False),
+    # Someone without the key sends frames that fail authentication (repeated, within a
+    # minute): nothing is locked (docs/security.md), a person is told.
+    ("AUTH_FAILURES", LOW, True, False, False),
     ("ALARM_TEST", LOW, False, False, False),
 )
 CODES = tuple(c[0] for c in CATALOGUE)

@@ -81,11 +81,12 @@ def occlusion(stalled, running, alarm_active):
     return CLEAR if alarm_active else KEEP
 
 
-def minute_clears(running, reservoir_low, auth_locked, clock_set):
-    """The alarms whose cause a minute's measurement finds gone."""
+def minute_clears(running, reservoir_low, auth_attacked, clock_set):
+    """The alarms whose cause a minute's measurement finds gone. auth_attacked: frames failed
+    authentication within the last 5 minutes (services/auth.py under_attack)."""
     out = []
-    if not auth_locked:
-        out.append("AUTH_LOCKED")
+    if not auth_attacked:
+        out.append("AUTH_FAILURES")
     if clock_set:
         out.append("CLOCK_NOT_SET")
     if running:

@@ -9,7 +9,15 @@
 # Who may run what is services/auth_roles.py; what is kept on flash is services/auth_store.py.
 # The accepted counter is on flash BEFORE check() returns success: a reset opens no replay
 # window. Cost: one small (~250 byte) file rewrite per accepted authenticated frame; refusals
-# and unauthenticated reads write nothing, so a flood of bad frames cannot wear the flash.
+# and unauthenticated reads write nothing here, so a flood of bad frames cannot wear the flash
+# (what the refusals' log may write is bounded by services/refusals.py).
+#
+# No lockout (issue 16): a 256-bit key cannot be guessed, so locking out after failures
+# protected nothing and let anyone without the key lock the key holder out. A valid MAC is
+# always honoured. Failures are counted: FAIL_LIMIT of them within FAIL_WINDOW_MS raise the
+# AUTH_FAILURES alarm (check() says so in AuthError.alarm) so a person learns that someone
+# without the key is at the port. What the patient key may write is capped instead
+# (PATIENT_FRAMES per minute), since that key sits on a handheld outside the clinic.
 #
 # Nothing here sends a key anywhere: there is no API that returns key material.
 from binascii import unhexlify
@@ -19,7 +27,7 @@ from services.hmac_sha256 import HmacKey, compare_hex, is_hex_mac
 from services.auth_store import AuthStore, COUNTER_MAX, is_key_hex
 # The role names and the table are imported from here by the dispatcher and the tests.
 from services.auth_roles import (ROLE_ANYONE, ROLE_PATIENT, ROLE_CLINICIAN, ROLES,  # noqa: F401
-                                 COMMAND_MIN_ROLE, min_role, role_may)
+                                 COMMAND_MIN_ROLE, min_role, role_may, what)
 
 # --- refusal codes (the integrator puts them in the error reply) -------------------------
 AUTH_REQUIRED = "AUTH_REQUIRED"            # command needs a MAC and a role; missing
@@ -27,15 +35,17 @@ AUTH_BAD_MAC = "AUTH_BAD_MAC"              # MAC malformed or does not verify
 AUTH_REPLAY = "AUTH_REPLAY"                # counter not greater than the last accepted
 AUTH_ROLE = "AUTH_ROLE"                    # unknown role, or role may not run this command
 AUTH_DEVICE = "AUTH_DEVICE"                # frame is addressed to another device
-AUTH_LOCKED = "AUTH_LOCKED"                # too many failures: authentication locked
+RATE_LIMITED = "RATE_LIMITED"              # patient frames over their per-minute budget
 AUTH_UNPROVISIONED = "AUTH_UNPROVISIONED"  # no keys (or auth state damaged)
 AUTH_MALFORMED = "AUTH_MALFORMED"          # r/n/d of the wrong type or range; bad key data
 AUTH_STORAGE = "AUTH_STORAGE"              # counter could not be saved: refused, not run
 
-# --- lockout --------------------------------------------------------------------------------
+# --- failures and the patient budget ----------------------------------------------------------
 FAIL_LIMIT = const(5)          # this many counted failures ...
-FAIL_WINDOW_MS = const(60000)  # ... within this window ...
-LOCK_MS = const(300000)        # ... lock authentication this long
+FAIL_WINDOW_MS = const(60000)  # ... within this window raise AUTH_FAILURES
+QUIET_MS = const(300000)       # the alarm's cause holds until this long without a failure
+PATIENT_FRAMES = const(6)      # patient-key frames accepted per PATIENT_WINDOW_MS ...
+PATIENT_WINDOW_MS = const(60000)  # ... each writes its counter to flash, so they are capped
 _TICKS_PERIOD = const(0x40000000)  # time.ticks_ms() wraps at 2**30
 _TICKS_HALF = const(0x20000000)
 
@@ -43,12 +53,14 @@ _PHYSICAL = "physical"  # provisioning allowed by the bolus button held at boot
 
 
 class AuthError(Refusal):
-    """A refused frame: .code one of the AUTH_* strings, .msg a sentence for the user.
-    .lock_engaged is True on the one failure that started a lockout: raise the alarm then."""
+    """A refused frame: .code one of the AUTH_* strings (or RATE_LIMITED), .msg a sentence for
+    the user. .alarm is True on the failure that reached FAIL_LIMIT within FAIL_WINDOW_MS:
+    raise AUTH_FAILURES then. .counted is True when the refusal counted as a failure."""
 
-    def __init__(self, code, msg, lock_engaged=False):
+    def __init__(self, code, msg, alarm=False, counted=False):
         super().__init__(code, msg)
-        self.lock_engaged = lock_engaged
+        self.alarm = alarm
+        self.counted = counted
 
 
 def _ticks_diff(a, b):
@@ -86,8 +98,10 @@ class Auth:
         self.state = "none"  # "none" (never provisioned), "ok", "damaged"
         self.state_detail = ""
         self._failure_ticks = []  # ticks of recent counted failures (at most FAIL_LIMIT)
-        self._lock_start = None
-        self._lock_from_boot = False
+        self._last_failure = None  # ticks of the newest counted failure
+        self.failures = 0  # counted failures since boot
+        self._patient_ticks = []  # ticks of accepted patient frames in the window
+        self.rate_limited = 0  # patient frames refused by the budget since boot
         try:
             saved = self._store.load()
         except ValueError as e:
@@ -96,9 +110,11 @@ class Auth:
             if saved is not None:
                 self._install(saved[0], saved[1])
         if self._store.lock_marked():
-            # A lockout was in force when the device went down. ticks restart at boot, so the
-            # full lock starts again at the first check: a reset can only lengthen a lock.
-            self._lock_from_boot = True
+            # Firmware before issue 16 kept a lockout marker; there is no lockout any more.
+            try:
+                self._store.clear_lock()
+            except OSError:
+                pass
 
     def _damaged(self, why):
         self.state = "damaged"
@@ -126,29 +142,35 @@ class Auth:
         resume above these."""
         return {ROLE_CLINICIAN: self._counters[ROLE_CLINICIAN], ROLE_PATIENT: self._counters[ROLE_PATIENT]}
 
-    def locked_ms(self, now_ms):
-        """Milliseconds of lockout left at now_ms (0 if not locked)."""
-        if self._lock_from_boot:
-            self._lock_from_boot = False
-            self._lock_start = now_ms
-        if self._lock_start is None:
-            return 0
-        elapsed_ms = _ticks_diff(now_ms, self._lock_start)
-        if 0 <= elapsed_ms < LOCK_MS:
-            return LOCK_MS - elapsed_ms
-        # expired (a negative elapsed means more than ~6 days without a check: expired too)
-        self._lock_start = None
-        self._store.clear_lock()
-        return 0
+    def under_attack(self, now_ms):
+        """True while failures have come within QUIET_MS: the AUTH_FAILURES alarm's cause."""
+        t = self._last_failure
+        if t is None:
+            return False
+        if 0 <= _ticks_diff(now_ms, t) < QUIET_MS:
+            return True
+        self._last_failure = None
+        return False
 
     def info(self, now_ms):
         """What identify/status may show: never any key material."""
         return {
             "provisioned": self.is_provisioned(),
             "auth_state": self.state,
-            "locked_s": (self.locked_ms(now_ms) + 999) // 1000,
             "counters": self.counters(),
+            "failures": {"recent": len(self._recent(self._failure_ticks, now_ms, FAIL_WINDOW_MS)),
+                         "since_boot": self.failures, "rate_limited": self.rate_limited,
+                         "alarm_cause": self.under_attack(now_ms)},
         }
+
+    @staticmethod
+    def _recent(ticks, now_ms, window_ms):
+        kept = []
+        for t in ticks:
+            elapsed_ms = _ticks_diff(now_ms, t)
+            if 0 <= elapsed_ms < window_ms:
+                kept.append(t)
+        return kept
 
     # --- the check -----------------------------------------------------------------------
     def check(self, cmd, body_bytes, req, mac_hex, now_ms):
@@ -156,7 +178,7 @@ class Auth:
 
         cmd: the command name ("c"); body_bytes: the BODY exactly as received (bytes); req:
         the parsed BODY (dict); mac_hex: the MAC field (str) or None when the frame had none;
-        now_ms: ticks_ms-style time for the lockout.
+        now_ms: ticks_ms-style time for the failure window and the patient budget.
         Returns "anyone" (public command, no credentials), "patient" or "clinician".
         Raises AuthError otherwise. On success with a role, the new counter is already on
         flash when this returns."""
@@ -177,9 +199,6 @@ class Auth:
         if not has_role:
             raise AuthError(AUTH_REQUIRED, "MAC given but the body has no role \"r\"")
 
-        left_ms = self.locked_ms(now_ms)
-        if left_ms:
-            raise AuthError(AUTH_LOCKED, "authentication locked after repeated failures; %d s left" % ((left_ms + 999) // 1000))
         if self.state != "ok":
             raise AuthError(AUTH_UNPROVISIONED, self._unprovisioned_msg(cmd))
 
@@ -206,7 +225,21 @@ class Auth:
         if counter <= last:
             self._fail(now_ms, AUTH_REPLAY, "counter %d not above the last accepted %d for %s (replay?)" % (counter, last, role))
         if not role_may(role, cmd):
-            self._fail(now_ms, AUTH_ROLE, "role %s may not run %s (needs %s)" % (role, _short(cmd), min_role(cmd)))
+            self._fail(now_ms, AUTH_ROLE, "the %s key may not %s: that needs the %s key" % (role, what(cmd), min_role(cmd)))
+        if role == ROLE_PATIENT:
+            # Before the counter is written: a flood of valid patient frames writes nothing.
+            recent = self._recent(self._patient_ticks, now_ms, PATIENT_WINDOW_MS)
+            if len(recent) >= PATIENT_FRAMES:
+                self._patient_ticks = recent
+                self.rate_limited += 1
+                # Taken in RAM only (no flash write): the frame cannot be replayed while the pump
+                # runs; after a reset it could be, once, and would meet the same limits.
+                self._counters[role] = counter
+                wait_s = (PATIENT_WINDOW_MS - _ticks_diff(now_ms, recent[0]) + 999) // 1000
+                raise AuthError(RATE_LIMITED, "too many patient requests: at most %d a minute; try again in %d s"
+                                % (PATIENT_FRAMES, wait_s))
+            recent.append(now_ms)
+            self._patient_ticks = recent
 
         # Accept: the counter goes to flash first; only then does the command run.
         counters = self.counters()
@@ -224,27 +257,16 @@ class Auth:
         return "device has no keys yet: provision it before %s" % _short(cmd)
 
     def _fail(self, now_ms, code, message):
-        # Count a failure of a frame that claimed credentials; FAIL_LIMIT inside
-        # FAIL_WINDOW_MS starts a lockout (and that one failure says so).
-        kept = []
-        for t in self._failure_ticks:
-            elapsed_ms = _ticks_diff(now_ms, t)
-            if 0 <= elapsed_ms < FAIL_WINDOW_MS:
-                kept.append(t)
+        # Count a failure of a frame that claimed credentials; the one that makes FAIL_LIMIT
+        # within FAIL_WINDOW_MS says so (the caller raises AUTH_FAILURES). Nothing is locked.
+        kept = self._recent(self._failure_ticks, now_ms, FAIL_WINDOW_MS)
         kept.append(now_ms)
         if len(kept) > FAIL_LIMIT:
             kept = kept[-FAIL_LIMIT:]
         self._failure_ticks = kept
-        if len(kept) >= FAIL_LIMIT:
-            self._failure_ticks = []
-            self._lock_start = now_ms
-            try:
-                self._store.mark_locked()
-            except OSError:
-                pass  # the lock still holds until reset; nothing else to do
-            raise AuthError(code, message + "; %d failures within %d s: authentication locked for %d s"
-                            % (FAIL_LIMIT, FAIL_WINDOW_MS // 1000, LOCK_MS // 1000), True)
-        raise AuthError(code, message)
+        self._last_failure = now_ms
+        self.failures += 1
+        raise AuthError(code, message, len(kept) == FAIL_LIMIT, True)
 
     # --- provisioning ----------------------------------------------------------------------
     def authorise_provision(self, body_bytes, req, mac_hex, now_ms):
@@ -267,7 +289,7 @@ class Auth:
           "clinician"  - the request came in a frame that check() accepted as clinician
                          (only for a device whose keys are intact);
           "physical"   - the physical act (bolus button held at boot): always accepted, and
-                         the only way out of a damaged state. Clears a lockout.
+                         the only way out of a damaged state. Forgets recent failures.
         Raises AuthError(AUTH_REQUIRED, ...) when not allowed, AuthError(AUTH_MALFORMED, ...)
         for bad key data, AuthError(AUTH_STORAGE, ...) if the file could not be written; in
         every refusal nothing changes."""
@@ -299,7 +321,5 @@ class Auth:
             raise AuthError(AUTH_STORAGE, "could not save the keys (%r); nothing changed" % (e,))
         self._install(keys_hex, counters)
         if authorised == _PHYSICAL:
-            self._lock_start = None
-            self._lock_from_boot = False
             self._failure_ticks = []
-            self._store.clear_lock()
+            self._last_failure = None

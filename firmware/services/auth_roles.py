@@ -37,6 +37,7 @@ COMMAND_MIN_ROLE = {
     "log": ROLE_PATIENT,
     "program_show": ROLE_PATIENT,
     "history": ROLE_PATIENT,
+    "patient_usage": ROLE_PATIENT,
 }
 
 
@@ -55,3 +56,26 @@ def role_may(role, cmd):
     if rank is None:
         return False
     return rank >= _ROLE_RANK[min_role(cmd)]
+
+
+# What each command does, in words, for a refusal a person reads ("the patient key may not
+# check a program"): the command's wire name is for scripts.
+_WORDS = {
+    "program_check": "check a program", "program_set": "change the program", "stop": "stop the pump",
+    "resume": "resume therapy", "bolus": "give a clinician bolus", "prime": "prime the catheter",
+    "bridge": "give a bridge bolus", "refill": "record a refill", "settings": "change the settings",
+    "time_set": "set the clock", "calibrate": "change the calibration", "run_volume": "run a calibration volume",
+    "alarms_test": "test the alarms", "provision": "change the keys", "patient_bolus": "ask for a patient bolus",
+    "alarms_ack": "acknowledge alarms", "alarms_pause": "pause the alarm sound", "log": "read the event log",
+    "program_show": "read the program", "history": "read the history", "patient_usage": "read the bolus usage",
+}
+
+
+def what(cmd):
+    """A refused command in words: "change the program"; an unknown one by its name."""
+    if isinstance(cmd, str):
+        w = _WORDS.get(cmd)
+        if w is not None:
+            return w
+        return "run %r" % (cmd[:24],)
+    return "run that command"

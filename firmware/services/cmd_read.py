@@ -9,6 +9,7 @@ from services.protocol import arg
 # and cache it) stays around 2 KB however large the records are, so a download never needs a
 # big contiguous block of a Pico's heap. The host pages on until it has everything.
 _LOG_PAGE_BYTES = 1200
+_RINGS = ("events", "refusals")  # the event log and the refusals' ring (services/refusals.py)
 
 
 class ReadCommands:
@@ -20,6 +21,8 @@ class ReadCommands:
              "firmware_version": VERSION, "protocol": 1, "banner": BANNER}
         if c.stores.auth is not None:
             d["auth"] = c.stores.auth.info(c.clock.ticks())
+            if c.refusals is not None:
+                d["auth"]["refusals"] = c.refusals.info()  # counted ones survive in the refusals ring
         return d
 
     def status(self, args):
@@ -63,15 +66,25 @@ class ReadCommands:
     def log(self, args):
         since = arg(args, "since", int, 0, (1 << 30) - 1, default=0, required=False) or 0
         n = arg(args, "max", int, 1, 40, default=20, required=False) or 20
-        lg = self.ctx.stores.log
+        ring = arg(args, "ring", str, default="events", required=False) or "events"
+        if ring not in _RINGS:
+            raise Refusal("BAD_ARGS", "ring must be \"events\" or \"refusals\", not %r" % (ring[:20],))
+        lg = self.ctx.stores.log if ring == "events" else self.ctx.stores.refusals
         if lg is None:
-            return {"records": [], "last_seq": 0, "first_seq": 0}
+            return {"records": [], "last_seq": 0, "first_seq": 0, "corrupt": 0, "ring": ring}
         recs = lg.read(since, n, _LOG_PAGE_BYTES)
         if lg.corrupt:
             # Damaged records are skipped, never returned; the damage itself is a recoverable
             # storage error worth a (medium) alarm.
             self.ctx.alarms.raise_alarm("MEMORY_ERROR", self.ctx.pump.up_s)
-        return {"records": recs, "last_seq": lg.last_seq(), "first_seq": lg.first_seq(), "corrupt": lg.corrupt}
+        return {"records": recs, "last_seq": lg.last_seq(), "first_seq": lg.first_seq(), "corrupt": lg.corrupt,
+                "ring": ring}
+
+    def patient_usage(self, args):
+        """Patient bolus attempts per day and what came of them (core/usage.py), oldest first."""
+        c = self.ctx
+        w = c.clock.wall()
+        return {"days": c.usage.report() if c.usage is not None else [], "today": w[0] if w else None}
 
     def history(self, args):
         hist = self.ctx.stores.history

@@ -94,14 +94,30 @@ class TherapyCommands:
         return {"kind": "clinician", "dose_ug": dose, "duration_min": dur, "overrides_used": list(used)}
 
     def patient_request(self, source):
+        """One patient request (the button or the patient's programmer). A delivered bolus is
+        therapy: its record goes to the event log. A refused one is patient traffic: its record
+        goes to the refusals' ring within its flash budget (services/refusals.py) and it is
+        counted in the bolus usage either way, whose save is bounded too (App.usage_noted)."""
         c = self.ctx
         outcome, detail = c.pump.patient_bolus()
-        c.event("patient_bolus", {"outcome": outcome, "why": detail[:80], "src": source})
+        rec = {"outcome": outcome, "why": detail[:80], "src": source}
+        delivered = outcome == "delivered"
+        if delivered or c.refusals is None:
+            c.event("patient_bolus", rec)
+        else:
+            c.refusals.note("patient_bolus", rec, outcome)
+        if c.usage is not None:
+            w = c.clock.wall()
+            c.usage.note(w[0] if w else None, outcome)
+        if c.usage_noted is not None:
+            c.usage_noted(delivered)
+        else:
+            c.changed()
         return outcome, detail
 
     def patient_bolus(self, args):
         outcome, detail = self.patient_request("programmer")
-        self.ctx.changed()
         if outcome != "delivered":
+            # Already recorded above; the dispatcher must not record it a second time.
             raise Refusal("REFUSED_LOCKOUT" if outcome == "refused_lockout" else "REFUSED_LIMIT", detail)
         return {"outcome": outcome, "detail": detail}

@@ -9,6 +9,9 @@ from services.cmd_therapy import TherapyCommands
 from services.cmd_setup import SetupCommands
 from services.cmd_alarms import AlarmCommands
 
+# Requests that only read: a refusal of one (a bad page number) is not worth a record.
+_READS = ("hello", "identify", "status", "alarms", "drugs", "log", "history", "program_show", "patient_usage")
+
 
 class CommandContext:
     """Exactly what the handlers use. `stores` is filled at boot (log, history, auth, self-test);
@@ -17,7 +20,8 @@ class CommandContext:
     clock_set(day, ms) tells the App the wall clock was just set."""
 
     def __init__(self, pump, alarms, clock, motor, device_id, board_name, stores, calibration, refill,
-                 heap, annunciator, event, changed, sync, annunciate, clock_set, batch=None):
+                 heap, annunciator, event, changed, sync, annunciate, clock_set, batch=None,
+                 refusals=None, usage=None, usage_noted=None):
         self.pump, self.alarms, self.annunciator = pump, alarms, annunciator  # the core
         self.clock, self.motor = clock, motor  # the board's parts the handlers use
         self.device_id, self.board_name = device_id, board_name
@@ -27,6 +31,9 @@ class CommandContext:
         self.event, self.changed, self.sync = event, changed, sync  # the App's, see above
         self.annunciate, self.clock_set = annunciate, clock_set
         self.batch = batch  # services.motor_batch.MotorBatch: the control loop's wake counters
+        self.refusals = refusals  # services.refusals.RefusalLog: what anyone without the key was refused
+        self.usage = usage  # core.usage.BolusUsage: patient bolus attempts per day
+        self.usage_noted = usage_noted  # usage_noted(delivered): the App saves the counts (bounded)
 
 
 class Commands(ReadCommands, TherapyCommands, SetupCommands, AlarmCommands):
@@ -34,9 +41,7 @@ class Commands(ReadCommands, TherapyCommands, SetupCommands, AlarmCommands):
         self.ctx = ctx
         self.role = None
         self._prov_auth = None
-        self._fails = 0  # authentication refusals counted but not yet written to the log
-        self._win_s = -60
-        self._win_n = 0
+        self._claimed = None  # the role an auth refusal's frame claimed, for its record
 
     def table(self):
         return {
@@ -49,6 +54,7 @@ class Commands(ReadCommands, TherapyCommands, SetupCommands, AlarmCommands):
             "bridge": self.bridge, "refill": self.refill, "settings": self.settings,
             "calibrate": self.calibrate, "run_volume": self.run_volume, "log": self.log,
             "history": self.history, "provision": self.provision,
+            "patient_usage": self.patient_usage,
         }
 
     # ---- authentication (docs/security.md) -------------------------------------------------
@@ -65,27 +71,49 @@ class Commands(ReadCommands, TherapyCommands, SetupCommands, AlarmCommands):
             role = auth.check(cmd, body, req, mac, now)
             self.role = role
         except AuthError as e:
-            r = req.get("r") if isinstance(req, dict) else None
-            # Every refusal is logged, up to 10 a minute; past that a flood is counted and
-            # written as one record, so nobody on the port can flush the audit trail out of the
-            # log ring (found by fuzzing).
-            up = c.pump.up_s
-            if up - self._win_s >= 60:
-                if self._fails:
-                    c.event("auth_fail_flood", {"suppressed": self._fails})
-                self._win_s, self._win_n, self._fails = up, 0, 0
-            if self._win_n < 10:
-                self._win_n += 1
-                c.event("auth_fail", {"code": e.code, "cmd": cmd[:24], "role": r[:12] if isinstance(r, str) else None})
-            else:
-                self._fails += 1
-            if e.lock_engaged:
-                c.alarms.raise_alarm("AUTH_LOCKED", c.pump.up_s)
-            raise  # an AuthError is a Refusal: the dispatcher replies with its code and sentence
+            self._claimed = req.get("r") if isinstance(req, dict) else None
+            if e.alarm:
+                c.alarms.raise_alarm("AUTH_FAILURES", c.pump.up_s)
+                c.changed()  # the alarm is in the saved state before the reply: a power cut keeps it
+            raise  # an AuthError is a Refusal: the dispatcher replies and reports it
         # Checking a MAC takes tens of ms on a Pico: account for that time before the command
         # acts, so what it starts (a bolus, an alarm test) starts now, not back at the last tick.
         c.sync()
         return role
+
+    def report(self, stage, code, cmd, role):
+        """Every refusal and repeat the dispatcher answered (services/protocol.py): the
+        clinician's refused requests go to the event log (a reviewer's record of what was asked
+        and why it was refused); everything from anyone without the clinician's key goes to the
+        refusals' ring, within its flash budget (services/refusals.py)."""
+        c = self.ctx
+        if stage == "command" and role == "clinician":
+            if cmd not in _READS:
+                c.event("refused", {"cmd": cmd[:24], "code": code})
+            return
+        ref = c.refusals
+        if ref is None:
+            return
+        name = cmd[:24] if isinstance(cmd, str) else None
+        if stage == "auth":
+            r = self._claimed
+            self._claimed = None
+            ref.note("auth_fail", {"code": code, "cmd": name, "role": r[:12] if isinstance(r, str) else None}, code)
+            if code == "RATE_LIMITED" and cmd == "patient_bolus" and c.usage is not None:
+                # An authentic patient request the budget refused: still an attempt in the report.
+                w = c.clock.wall()
+                c.usage.note(w[0] if w else None, "rate_limited")
+                if c.usage_noted is not None:
+                    c.usage_noted(False)
+        elif stage == "repeat":
+            ref.note("repeat", {"cmd": name}, "REPEAT")
+        elif stage == "command" and role == "patient":
+            if cmd != "patient_bolus":  # a refused patient bolus was recorded where it was decided
+                ref.note("patient_refused", {"cmd": name, "code": code}, code)
+        elif stage == "internal":
+            c.event("internal_error", {"where": "link", "cmd": name})
+        else:
+            ref.note("frame_bad", {"code": code, "cmd": name}, code)
 
     def provision(self, args):
         c = self.ctx

@@ -72,9 +72,9 @@ def check(app):
     _battery(app, now)
     w = app.clock.wall()
     auth = app.stores.auth
-    locked = auth is None or auth.locked_ms(app.clock.ticks()) != 0  # no keys: nothing to unlock
+    attacked = auth is not None and auth.under_attack(app.clock.ticks())
     running = app.pump.state == RUNNING
-    for code in conditions.minute_clears(running, app.pump.reservoir.low(), locked, w is not None):
+    for code in conditions.minute_clears(running, app.pump.reservoir.low(), attacked, w is not None):
         app.alarms.clear(code, now)
     if w is None:
         app.alarms.raise_alarm("CLOCK_NOT_SET", now)

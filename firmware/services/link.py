@@ -8,7 +8,9 @@ from binascii import crc32
 
 from core.base import const, Refusal
 
-MAX_FRAME = const(2048)  # bytes in one line, '$' to '\n'; longer lines are dropped whole
+# Bytes in one line, '$' to '\n'; longer lines are dropped whole. 4096 holds the largest program
+# (48 steps, patient bolus, periodic boluses) with room; the buffer is allocated once.
+MAX_FRAME = const(4096)
 _DOLLAR = const(0x24)
 _STAR = const(0x2A)
 _TILDE = const(0x7E)
@@ -23,12 +25,17 @@ class LinkError(Refusal):
 
 class LineAssembler:
     """Collects bytes into lines in one preallocated buffer; an oversized line is dropped
-    up to its newline and reported once, so a flood can never exhaust memory."""
+    up to its newline and reported once, so a flood can never exhaust memory.
+
+    A '$' always starts a new frame: a body never holds one (encode() sends it as \\u0024), so
+    whatever came before it on the line (a partial frame, garbage, a jam from another writer
+    without a newline) is dropped there and cannot swallow the frame that follows."""
 
     def __init__(self, size=MAX_FRAME):
         self._buf = bytearray(size)
         self._n = 0
         self._overflow = False
+        self.dropped = 0  # junk runs dropped at a '$' (a jam or a torn frame): counted, not replied
 
     def reset(self):
         """Drop a partial line (link recovery): allocation-free."""
@@ -48,6 +55,12 @@ class LineAssembler:
                 elif self._n:
                     out.append(bytes(buf[: self._n]))
                 self._n = 0
+            elif b == _DOLLAR:
+                if self._overflow or (self._n and buf[0] == _DOLLAR):
+                    self.dropped += 1  # a frame torn or jammed before its newline
+                self._overflow = False
+                buf[0] = b
+                self._n = 1
             elif self._overflow:
                 continue
             elif self._n >= size:
@@ -152,10 +165,12 @@ def ascii_json(obj):
 def encode(obj, mac=None):
     """A frame line (bytes, with newline) for a JSON-able object. A "~" inside the JSON (it can
     only stand in a string) goes as \\u007e: a body ending in "~" and 64 characters would
-    otherwise read as a body and a MAC."""
+    otherwise read as a body and a MAC. A "$" goes as \\u0024: a "$" starts a frame."""
     inner = ascii_json(obj)
     if "~" in inner:
         inner = inner.replace("~", "\\u007e")
+    if "$" in inner:
+        inner = inner.replace("$", "\\u0024")
     if mac:
         inner = inner + "~" + mac
     inner = inner.encode()

@@ -21,6 +21,7 @@ def snapshot(app):
     st["alarms"] = app.alarms.snapshot()
     st["wall"] = [w[0], w[1]] if w else None
     st["refill_day"] = app.refill.day
+    st["usage"] = app.usage.to_state()
     return st
 
 
@@ -42,6 +43,12 @@ def restore(app, st):
     app.calibration.calibrated = bool(st.get("calibrated"))
     app.calibration.day = st.get("cal_day")
     was = app.pump.from_state(st, _load_program, st.get("wall"))
-    app.alarms.restore(st.get("alarms") or [], app.pump.up_s)
+    rows = st.get("alarms") or []
+    for r in rows:
+        # Saved by firmware before issue 16, which had a lockout and named its alarm so.
+        if isinstance(r, list) and r and r[0] == "AUTH_LOCKED":
+            r[0] = "AUTH_FAILURES"
+    app.alarms.restore(rows, app.pump.up_s)
     app.refill.day = st.get("refill_day")
+    app.usage.from_state(st.get("usage"))
     return was

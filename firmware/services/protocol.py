@@ -1,55 +1,91 @@
 # Protocol v1 dispatcher: a frame in, a frame out. Every failure becomes an error reply with a
 # code and a sentence; nothing raised here can reach the control loop (see App.link_loop), and a
 # request changes state only after it has been fully validated.
+from binascii import crc32
+
 from core.base import Refusal
 from services import link
 
 VERSION = 1
 
-# Replies are cached by sequence number so that a host retrying after a lost reply gets the
-# same answer instead of running a therapy command twice.
+# Replies to authenticated requests are cached so that a host retrying after a lost reply gets
+# the same answer instead of running a therapy command twice. Only a request that passed
+# authentication is cached, keyed on its sequence number, body AND MAC: a copy with another MAC
+# is checked afresh (and refused), so nobody without the key can plant a reply for the
+# clinician's next request or fetch a cached one (issue 16). A repeat answered from the cache
+# says so ("cached": true) and is reported as a repeat.
 _CACHE = 4
+_CACHED = b'{"cached":true,'
 
 
 def _err(seq, code, msg):
     return link.encode({"s": seq, "ok": False, "e": {"code": code, "msg": msg}})
 
 
+def _as_cached(reply):
+    # The cached reply with "cached":true first in its object; a reply frame is $JSON*CRC\n
+    inner = _CACHED + reply[2:-10]
+    return b"$" + inner + b"*" + (b"%08x" % (crc32(inner) & 0xFFFFFFFF)) + b"\n"
+
+
 class Protocol:
-    def __init__(self, handlers, authorise=None):
+    def __init__(self, handlers, authorise=None, report=None):
         """handlers: dict command -> callable(args dict) -> reply data (JSON-able).
-        authorise: callable(cmd, body, req, mac) -> role, raising Refusal, or None."""
+        authorise: callable(cmd, body, req, mac) -> role, raising Refusal, or None.
+        report: callable(stage, code, cmd, role) told of every refusal and repeat, or None.
+        stage is "frame" (not a well-formed request), "auth" (authorise refused it),
+        "command" (the handler refused it; role is who asked), "internal" (a bug) or
+        "repeat" (answered from the cache; code None)."""
         self.handlers = handlers
         self.authorise = authorise
-        self._recent = []  # (seq, body, reply) of the last few requests
+        self.report = report
+        self._recent = []  # (seq, body, mac, reply) of the last few authenticated requests
         self.frames_ok = 0
         self.frames_bad = 0
+        self.repeats = 0
+
+    def _report(self, stage, code, cmd, role):
+        if self.report is not None:
+            try:
+                self.report(stage, code, cmd, role)
+            except Exception:
+                pass  # the log is the pump's business; the reply still goes out
 
     def handle_line(self, line):
         """Reply bytes for one received line, or None when the line is not a frame."""
         if line is None:
             self.frames_bad += 1
+            self._report("frame", "TOO_LONG", None, None)
             return _err(None, "TOO_LONG", "frame longer than %d bytes was dropped" % link.MAX_FRAME)
         try:
             parts = link.decode(line)
         except link.LinkError as e:
             self.frames_bad += 1
+            self._report("frame", e.code, None, None)
             return _err(None, e.code, e.msg)
         if parts is None:
             return None  # REPL chatter, not ours
         body, mac = parts
         seq = None
+        cmd = None
+        role = None
+        stage = "frame"
         try:
             req = link.parse_body(body)
             seq = req.get("s")
             if type(seq) is not int or seq < 0 or seq >= 1 << 30:
                 seq = None
                 raise Refusal("BAD_SEQ", "field s must be a sequence number 0..2**30-1")
-            for s, b, reply in self._recent:
-                if s == seq and b == body:
-                    return reply  # a retry of a request already answered
+            if mac is not None:
+                for s, b, m, reply in self._recent:
+                    if s == seq and m == mac and b == body:
+                        self.repeats += 1
+                        c = req.get("c")
+                        self._report("repeat", None, c if type(c) is str else None, req.get("r"))
+                        return _as_cached(reply)  # a retry of a request already answered
             cmd = req.get("c")
             if type(cmd) is not str:
+                cmd = None
                 raise Refusal("BAD_CMD", "field c must name a command")
             fn = self.handlers.get(cmd)
             if fn is None:
@@ -58,19 +94,24 @@ class Protocol:
             if not isinstance(args, dict):
                 raise Refusal("BAD_ARGS", "field a must be an object of arguments")
             if self.authorise is not None:
-                self.authorise(cmd, body, req, mac)
+                stage = "auth"
+                role = self.authorise(cmd, body, req, mac)
+            stage = "command"
             data = fn(args)
             reply = link.encode({"s": seq, "ok": True, "d": data})
             self.frames_ok += 1
         except link.LinkError as e:
             self.frames_bad += 1
+            self._report("frame", e.code, None, None)
             return _err(seq, e.code, e.msg)
         except Refusal as e:  # from any layer: the request changed nothing
             reply = _err(seq, e.code, e.msg)
+            self._report(stage, e.code, cmd, role)
         except Exception as e:  # anything else is a bug: said as one, never a dead link
             reply = _err(seq, "INTERNAL", "internal error handling the request: %s" % (repr(e)[:120],))
-        if seq is not None:
-            self._recent.append((seq, body, reply))
+            self._report("internal", "INTERNAL", cmd, role)
+        if stage == "command" and mac is not None and role is not None and role != "anyone":
+            self._recent.append((seq, body, mac, reply))
             if len(self._recent) > _CACHE:
                 self._recent.pop(0)
         return reply

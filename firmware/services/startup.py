@@ -18,6 +18,7 @@ from services.auth import Auth
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
 _MINUTE_MS = 60_000
+REFUSAL_SEGMENTS = 4  # the refusals' ring: at least 3 x 16368 bytes kept (docs/persistence.md)
 _NO_CALIBRATION = "no calibration stored"
 
 
@@ -26,7 +27,8 @@ class Stores:
     could not be read (the failure is in `selftest`)."""
 
     def __init__(self):
-        self.log = None  # services.eventlog.EventLog
+        self.log = None  # services.eventlog.EventLog: therapy, alarms, programming, the clinician's refusals
+        self.refusals = None  # services.eventlog.EventLog: what anyone without the key was refused
         self.history = None  # services.history.History
         self.hours = None  # services.history.HourAccumulator feeding `history`
         self.state = None  # services.storage.StateStore
@@ -92,6 +94,11 @@ def open_stores(board, stores, alarms):
             stores.log = EventLog(root + "/log")
         except Exception as e:
             fails.append("event log unreadable: %r" % (e,))
+        try:
+            # Its own small ring (services/refusals.py): a flood fills it, never the event log.
+            stores.refusals = EventLog(root + "/refusals", segments=REFUSAL_SEGMENTS)
+        except Exception as e:
+            fails.append("refusals log unreadable: %r" % (e,))
         try:
             stores.history = History(root + "/hist")
             stores.hours = HourAccumulator(stores.history)

@@ -19,7 +19,7 @@ EXPECTED = {
     "DOSE_LIMIT_24H": ("medium", True, False, False),
     "WATCHDOG_RESET": ("medium", True, False, False),
     "SELF_TEST_FAILED": ("high", True, True, False),
-    "AUTH_LOCKED": ("low", True, False, False),
+    "AUTH_FAILURES": ("low", True, False, False),
     "ALARM_TEST": ("low", False, False, False),
 }
 
@@ -265,7 +265,7 @@ def test_highest_follows_the_loudest_sounding_alarm():
     eq(m.highest(), "medium")
     m.raise_alarm("STOPPED_TOO_LONG", 3)
     eq(m.highest(), "high")
-    m.raise_alarm("AUTH_LOCKED", 4)
+    m.raise_alarm("AUTH_FAILURES", 4)
     eq(m.highest(), "high")
     m.ack("STOPPED_TOO_LONG", 5)
     eq(m.highest(), "medium")

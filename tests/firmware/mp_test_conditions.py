@@ -61,5 +61,5 @@ def test_occlusion_seen_once_a_minute():
 def test_minute_clears_what_is_measured_gone():
     eq(c.minute_clears(False, True, True, False), [])
     eq(c.minute_clears(True, False, False, True),
-       ["AUTH_LOCKED", "CLOCK_NOT_SET", "STOPPED_TOO_LONG", "RESERVOIR_LOW"])
+       ["AUTH_FAILURES", "CLOCK_NOT_SET", "STOPPED_TOO_LONG", "RESERVOIR_LOW"])
     eq(c.minute_clears(False, False, True, True), ["CLOCK_NOT_SET", "RESERVOIR_LOW"])

@@ -64,3 +64,26 @@ def test_assembler_drops_oversized_lines_and_recovers():
 def test_parse_body_refuses_non_objects_and_deep_nesting():
     for bad in (b"[1]", b"42", b"{", b"[" * 3000, b'"x"'):
         raises(link.LinkError, link.parse_body, bad)
+
+
+@req("SR-045")
+def test_a_dollar_starts_a_new_frame_so_a_jam_never_swallows_the_next():
+    frame = link.encode({"s": 1, "c": "status"})
+    a = link.LineAssembler()
+    # 3000 bytes from a second writer without a newline, then the programmer's frame
+    out = a.feed(b"Z" * 3000 + frame, [])
+    eq(out, [frame[:-1]])
+    # a jam longer than the buffer, with a '$' of its own: still only the real frame survives
+    out = a.feed(b"$" + b"J" * (link.MAX_FRAME + 500) + frame, [])
+    eq(out, [frame[:-1]])
+    # a torn frame (its newline lost) in front of the next one
+    out = a.feed(frame[:20] + frame, [])
+    eq(out, [frame[:-1]])
+    eq(a.dropped >= 2, True)
+
+
+def test_a_dollar_in_a_string_goes_escaped_and_decodes_back():
+    line = link.encode({"s": 2, "c": "x", "a": {"note": "$5 ~ok"}})
+    eq(line.count(b"$"), 1)
+    body, mac = link.decode(line[:-1])
+    eq(link.parse_body(body)["a"]["note"], "$5 ~ok")

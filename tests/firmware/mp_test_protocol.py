@@ -73,12 +73,68 @@ def test_bad_envelopes():
     eq(p.handle_line(b"hello REPL"), None)
 
 
-def test_retry_is_answered_from_cache():
-    f, p = _proto()
-    line = link.encode({"s": 9, "c": "bump"})[:-1]
-    r1 = p.handle_line(line)
-    r2 = p.handle_line(line)
-    eq(r1, r2)
-    eq(f.calls, 1)
+_GOOD = "a" * 64
+
+
+def _signed_proto():
+    """A dispatcher whose authorise stub accepts MAC _GOOD as the clinician, refuses any other
+    MAC and lets unsigned frames run as anyone; report calls are kept in `seen`."""
+    f = _Fake()
+    seen = []
+
+    def authorise(cmd, body, req, mac):
+        if mac is None:
+            return "anyone"
+        if mac != _GOOD:
+            raise Refusal("AUTH_BAD_MAC", "MAC does not verify")
+        return "clinician"
+
+    p = Protocol({"bump": f.bump}, authorise=authorise, report=lambda *a: seen.append(a))
+    return f, p, seen
+
+
+def _parsed(r):
+    return link.parse_body(link.decode(r[:-1])[0])
+
+
+@req("SR-049")
+def test_an_authenticated_retry_is_answered_from_cache_and_says_so():
+    f, p, seen = _signed_proto()
+    line = link.encode({"s": 9, "c": "bump"}, _GOOD)[:-1]
+    r1 = _parsed(p.handle_line(line))
+    r2 = _parsed(p.handle_line(line))
+    eq(f.calls, 1)  # the retry did not run the command again
+    eq((r1.get("cached"), r2.get("cached")), (None, True))
+    eq((r2["s"], r2["d"]), (r1["s"], r1["d"]))
+    eq(seen[-1], ("repeat", None, "bump", None))
+    eq(p.repeats, 1)
     _reply(p, {"s": 10, "c": "bump"})
     eq(f.calls, 2)
+
+
+@req("SR-049")
+def test_a_copy_with_another_mac_is_checked_afresh_and_never_cached():
+    f, p, seen = _signed_proto()
+    genuine = link.encode({"s": 11, "c": "bump"}, _GOOD)[:-1]
+    forged = link.encode({"s": 11, "c": "bump"}, "b" * 64)[:-1]
+    # sent early, the forged copy is refused and plants nothing for the genuine frame
+    eq(_parsed(p.handle_line(forged))["e"]["code"], "AUTH_BAD_MAC")
+    eq(_parsed(p.handle_line(forged))["e"]["code"], "AUTH_BAD_MAC")
+    r = _parsed(p.handle_line(genuine))
+    eq((r["ok"], r.get("cached"), f.calls), (True, None, 1))
+    # sent after, the forged copy does not fetch the genuine reply
+    eq(_parsed(p.handle_line(forged))["e"]["code"], "AUTH_BAD_MAC")
+    eq([x[0] for x in seen], ["auth", "auth", "auth"])
+    # unauthenticated frames are never answered from the cache: each runs (reads only, here)
+    u = link.encode({"s": 12, "c": "bump"})[:-1]
+    p.handle_line(u)
+    p.handle_line(u)
+    eq(f.calls, 3)
+
+
+def test_refusals_are_reported_with_their_stage():
+    f, p, seen = _signed_proto()
+    p.handle_line(b"$garbage*00000000")
+    p.handle_line(None)
+    p.handle_line(link.encode({"s": 1, "c": "nope"}, _GOOD)[:-1])
+    eq([x[:2] for x in seen], [("frame", "BAD_CRC"), ("frame", "TOO_LONG"), ("frame", "UNKNOWN_CMD")])
