@@ -67,6 +67,7 @@ powercut: $(VENV)/.ready
 
 fuzz: $(VENV)/.ready
 	$(PY) tests/fuzz/fuzz_link.py --seed $(SEED) --frames 100000
+	$(PY) tests/fuzz/attacks.py --hours 10 --tries 20 --cycles 12 --patient 300
 
 # Real hardware: compile with mpy-cross, copy with mpremote, provision keys, reset.
 # The emulated Pico works the same: make flash PORT=$$(.venv/bin/pumpctl pico port)

@@ -41,6 +41,8 @@ class ReadCommands:
             st["motor_batches"] = c.batch.batches
         lg = c.stores.log
         st["log_seq"] = lg.last_seq() if lg else 0
+        rf = c.stores.refusals
+        st["refusals_seq"] = rf.last_seq() if rf else 0
         # Heap figures of the collection after the last request (HeapWatch.after_request):
         # counting the heap again here would cost a Pico tens of ms for the same numbers.
         h = c.heap

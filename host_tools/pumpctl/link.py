@@ -48,7 +48,7 @@ class Link:
     def enable_auth(self, device_id: str, role: str = "clinician", home: Optional[str] = None) -> bool:
         """Sign therapy and settings commands with this device's key from the keystore."""
         from .keystore import Keystore, KeystoreError
-        from .signing import build_auth_fields, sign_body
+        from .signing import SigningError, build_auth_fields, sign_body
         ks = Keystore(home) if home else Keystore()
         if not ks.exists(device_id):
             return False
@@ -59,7 +59,13 @@ class Link:
         self.role = role
 
         def signer(obj: dict) -> tuple[bytes, str]:
-            obj.update(build_auth_fields(role, ks.next_counter(device_id, role), device_id))
+            body = frames.body_bytes(obj)  # inf/nan refused before a counter is spent
+            try:
+                n = ks.next_counter(device_id, role)
+                obj.update(build_auth_fields(role, n, device_id))
+            except (KeystoreError, SigningError) as e:
+                # e.g. the counter reached 2**30-1: one sentence (re-provision), never a traceback
+                raise PumpctlError(str(e), "KEYSTORE") from None
             body = frames.body_bytes(obj)
             return body, sign_body(body, key)
 
@@ -108,7 +114,13 @@ class Link:
             i = self._buf.find(b"\n")
             if i >= 0:
                 line, self._buf = self._buf[:i], self._buf[i + 1:]
-                return line
+                # A frame starts at its last '$' (a '$' never appears inside a body: it goes as
+                # \u0024), so noise or a torn reply before it is dropped, as the pump does.
+                d = line.rfind(b"$")
+                return line[d:] if d > 0 else line
+            if len(self._buf) > 2 * frames.MAX_FRAME:
+                d = self._buf.rfind(b"$")
+                self._buf = self._buf[d:] if d >= 0 else b""  # a jam without newline: keep the last frame start
             chunk = self._read_some()
             if chunk:
                 self._buf += chunk
@@ -131,6 +143,7 @@ class Link:
         frame = frames.encode_body(body, mac)
         if len(frame) > frames.MAX_FRAME:
             raise RequestTooLarge(f"request too large for one frame ({len(frame)} bytes)")
+        unread: Optional[dict] = None  # the last "could not read a request" error seen
         for attempt in range(self.retries + 1):
             # The same bytes on a retry: the device answers a repeat from its reply cache.
             self._send(frame)
@@ -148,10 +161,22 @@ class Link:
                     # what it is sent): noise, never mistaken for the pump's answer.
                     self.noise.append(line)
                     continue
+                e = reply.get("e") or {}
+                if reply.get("s") is None and not reply.get("ok"):
+                    # The pump could not read a request (BAD_JSON, BAD_CRC, TOO_LONG...): ours,
+                    # or another writer's garbage on the same line. Send ours again at once;
+                    # if every try meets only this, it is the pump's answer (not "no reply").
+                    unread = e
+                    break
                 if reply.get("s") != seq:
                     continue
                 if reply.get("ok"):
-                    return reply.get("d") or {}
-                e = reply.get("e") or {}
+                    d = reply.get("d") or {}
+                    if reply.get("cached") is True and isinstance(d, dict):
+                        d = dict(d, cached=True)  # answered from the pump's retry cache
+                    return d
                 raise DeviceError(e.get("msg", "refused"), e.get("code", "ERROR"))
+        if unread is not None:
+            raise DeviceError(f"the pump could not read the request: {unread.get('msg', 'refused')}",
+                              str(unread.get("code", "ERROR")))
         raise NoReply(f"no reply from the pump on {self.port_path} to {cmd!r} after {self.retries + 1} tries")

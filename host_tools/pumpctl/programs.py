@@ -5,19 +5,35 @@ import tomllib
 from pathlib import Path
 from typing import Any, Optional
 
+from . import frames
 from .errors import UsageError
+
+
+def check_values(d: dict[str, Any], where: str = "program") -> None:
+    """Refuse (UsageError naming the field) any value the pump cannot take as JSON: a TOML date,
+    datetime or time, inf or nan. Ranges and units are the pump's to judge (program_check)."""
+    why = frames.bad_value(d)
+    if why:
+        raise UsageError(f"{where}: {why}; give numbers in the units of docs/programs.md "
+                         "(times of day as quoted \"HH:MM\" text)")
 
 
 def load(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as e:
         raise UsageError(f"cannot read program file {p}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"program file {p} is not UTF-8 text (byte {e.start + 1} is 0x{raw[e.start]:02x}): "
+                         "save it as UTF-8 TOML") from None
     try:
         d = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"program file {p} is not valid TOML: {e}") from None
+    check_values(d, f"program file {p}")
     return d
 
 

@@ -63,3 +63,28 @@ def test_the_fuzzer_notices_a_changed_therapy(monkeypatch):
     res = fz.run(seed=7, n_frames=300, batch=32, check_every=100, out=io.StringIO())
     assert not res.ok
     assert any("state changed" in f for f in res.failures), res.table()
+
+
+def _attacks():
+    spec = importlib.util.spec_from_file_location("attacks", _PATH.parent / "attacks.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.safety("SR-048", "SR-049", "SR-043", "SR-050")
+def test_the_attack_campaigns_hold_at_a_small_count(monkeypatch, tmp_path):
+    """The attack classes of issue 16 (`make fuzz` runs them at full size): a slow unsigned
+    stream, cache poisoning, lockout cycling and a patient flood, each judged by its figure."""
+    monkeypatch.setenv("PUMPCTL_HOME", str(tmp_path / "home"))
+    at = _attacks()
+    res = at.run_all(hours=1, tries=3, cycles=2, patient=40)
+    report = at.table(res)
+    s, c, lk, p = res["slow-unsigned"], res["cache-poison"], res["lockout-cycle"], res["patient-flood"]
+    assert s["frames"] == 600 and s["events_surviving"] == s["events_before"] >= 3, report
+    assert s["events_first_seq"] == 1 and s["state"] == "running", report
+    assert c["genuine_run"] == c["junk_first_refused"] == c["junk_after_refused"] == c["genuine_retry_cached"] == 3, report
+    assert lk["clinician_answered"] == lk["clinician_asked"] == 4 and lk["alarm"], report
+    assert p["usage_attempts"] == 40 and p["codes"].get("RATE_LIMITED", 0) >= 30, report
+    assert p["flash_bytes_per_request"] < 1000, report  # 3.8 kB before issue 16

@@ -60,7 +60,8 @@ def keys_in_keystore(home: Path) -> dict[str, str]:
 
 
 def auth_fails(pumpctl, since: int) -> list[dict[str, Any]]:
-    return [r["data"] for r in pumpctl("log", "--since", str(since)) if r["type"] == "auth_fail"]
+    """Authentication refusals after `since` in the refusals log (status's refusals_seq)."""
+    return [r["data"] for r in pumpctl("log", "--refusals", "--since", str(since)) if r["type"] == "auth_fail"]
 
 
 def therapy(pumpctl) -> dict[str, Any]:
@@ -75,7 +76,7 @@ def flush_reply_cache(pumpctl, n: int = 5) -> None:
     """The device answers a repeat of one of its last 4 requests from its reply cache (a retry,
     docs/protocol.md); other requests push a capture out of it."""
     for _ in range(n):
-        pumpctl("status")
+        pumpctl("program", "show")  # signed: only authenticated replies are cached
 
 
 def start(bench, pumpctl) -> Any:
@@ -95,13 +96,13 @@ def test_captured_bolus_replayed_is_refused_and_changes_nothing(bench, pumpctl):
     n = json.loads(frames.decode(f.rstrip(b"\n"))[0])["n"]
     # A repeat straight away is a retry: the cached reply, and the bolus is not started twice.
     again = send(info.port, f, seq)
-    assert again == first
+    assert again == dict(first, cached=True)  # the same reply, marked as a repeat (SR-049)
     pumpctl("bench", "advance", "1h")
     st = pumpctl("status")
     assert st["bolus"] is None
     # One hour of basal (200 steps) plus one 50 µg bolus (500 steps), not two.
     assert abs(st["delivered_steps"] - (STEPS_PER_H + 50 * STEPS_PER_UG)) <= 1, st["delivered_steps"]
-    log_seq = st["log_seq"]
+    log_seq, ref_seq = st["log_seq"], st["refusals_seq"]
     flush_reply_cache(pumpctl)
     before = therapy(pumpctl)
 
@@ -116,7 +117,8 @@ def test_captured_bolus_replayed_is_refused_and_changes_nothing(bench, pumpctl):
     # The head follows the engine's count within one step (the motor takes timed batches).
     assert abs(pumpctl("bench", "show")["head_steps"] - after["delivered_steps"]) <= 1
     recs = pumpctl("log", "--since", str(log_seq))
-    assert [r["data"] for r in recs if r["type"] == "auth_fail"] == [{"code": "AUTH_REPLAY", "cmd": "bolus", "role": "clinician"}]
+    assert auth_fails(pumpctl, ref_seq) == [{"code": "AUTH_REPLAY", "cmd": "bolus", "role": "clinician"}]
+    assert not [r for r in recs if r["type"] == "auth_fail"], "refusals never take a place in the event log"
     assert not [r for r in recs if r["type"] == "bolus"], "a replay must not log a bolus"
     boluses = [r for r in pumpctl("log", "--since", "0") if r["type"] == "bolus"]
     assert len(boluses) == 1 and boluses[0]["data"]["dose_ug"] == 50
@@ -138,7 +140,7 @@ def test_replay_after_a_power_cycle_is_still_refused(bench, pumpctl):
     assert ident["auth"]["counters"]["clinician"] >= n, ident["auth"]
     st0 = pumpctl("status")
     assert st0["state"] == "running" and st0["uptime_s"] == 0
-    log_seq = st0["log_seq"]
+    log_seq = st0["refusals_seq"]
     # After the reboot the reply cache is empty: the counter on flash is what refuses it.
     r = send(port, f, seq)
     assert r["ok"] is False and r["e"]["code"] == "AUTH_REPLAY", r
@@ -163,7 +165,7 @@ def test_replay_after_a_power_cycle_is_still_refused(bench, pumpctl):
 def test_no_mac_and_wrong_mac_are_refused_and_change_nothing(bench, pumpctl):
     info = start(bench, pumpctl)
     pumpctl("bench", "advance", "30m")
-    log_seq = pumpctl("status")["log_seq"]
+    log_seq = pumpctl("status")["refusals_seq"]
     before = therapy(pumpctl)
     truth0 = pumpctl("bench", "show")["head_steps"]
     bolus = {"dose_ug": 50, "duration_min": 10}
@@ -226,7 +228,8 @@ def test_patient_key_may_not_change_therapy_but_may_ask_for_its_bolus(bench, pum
     prog_file = tmp_path / "patient.toml"
     prog_file.write_text(PATIENT_PROGRAM)
     pumpctl("program", "set", str(prog_file), "--yes")
-    log_seq = pumpctl("status")["log_seq"]
+    st = pumpctl("status")
+    log_seq, ref_seq = st["log_seq"], st["refusals_seq"]
     before = therapy(pumpctl)
     louder = tmp_path / "louder.toml"
     louder.write_text(PATIENT_PROGRAM.replace("dose_ug = 20", "dose_ug = 40").replace("max_per_24h = 4", "max_per_24h = 8"))
@@ -239,9 +242,10 @@ def test_patient_key_may_not_change_therapy_but_may_ask_for_its_bolus(bench, pum
     for cmd, argv in attempts:
         err = pumpctl("--role", "patient", *argv, ok=False)
         assert err["error"]["code"] == "AUTH_ROLE", (argv, err)
-        assert "patient" in err["error"]["message"] and cmd in err["error"]["message"]
+        msg = err["error"]["message"]
+        assert msg.startswith("the patient key may not ") and msg.endswith("that needs the clinician key"), msg
     assert therapy(pumpctl) == before
-    assert auth_fails(pumpctl, log_seq) == [{"code": "AUTH_ROLE", "cmd": c, "role": "patient"} for c, _ in attempts]
+    assert auth_fails(pumpctl, ref_seq) == [{"code": "AUTH_ROLE", "cmd": c, "role": "patient"} for c, _ in attempts]
     # What the patient may do: read the log, acknowledge alarms, ask for the programmed bolus.
     pumpctl("--role", "patient", "log", "--since", "0")
     pumpctl("--role", "patient", "alarms", "ack", "all")
@@ -258,7 +262,9 @@ def test_patient_key_may_not_change_therapy_but_may_ask_for_its_bolus(bench, pum
     assert st["bolus"] is None
     assert abs(st["delivered_steps"] - s0 - (STEPS_PER_H + 20 * STEPS_PER_UG)) <= 1
     pb = [r["data"] for r in pumpctl("log", "--since", str(log_seq)) if r["type"] == "patient_bolus"]
-    assert [p["outcome"] for p in pb] == ["refused_lockout", "delivered"]
+    assert [p["outcome"] for p in pb] == ["delivered"]  # therapy: in the event log
+    pr = [r["data"] for r in pumpctl("log", "--refusals", "--since", str(ref_seq)) if r["type"] == "patient_bolus"]
+    assert [p["outcome"] for p in pr] == ["refused_lockout"]  # patient traffic: in the refusals log
     assert pumpctl("program", "show")["program"] == before["program"]["program"]
 
 
@@ -266,7 +272,7 @@ def test_patient_key_may_not_change_therapy_but_may_ask_for_its_bolus(bench, pum
 def test_unauthenticated_requests_may_only_read(bench, pumpctl):
     info = start(bench, pumpctl)
     before = therapy(pumpctl)
-    log_seq = pumpctl("status")["log_seq"]
+    log_seq = pumpctl("status")["refusals_seq"]
     for seq, cmd in enumerate(("identify", "status", "alarms", "drugs"), 9001):
         assert send(info.port, frames.encode({"s": seq, "c": cmd}), seq)["ok"] is True, cmd
     refused = ("patient_bolus", "log", "program_show", "alarms_ack", "resume", "provision")
@@ -283,40 +289,48 @@ def test_unauthenticated_requests_may_only_read(bench, pumpctl):
     pumpctl("stop")
 
 
-# ---- lockout -----------------------------------------------------------------------------------
+# ---- no lockout ----------------------------------------------------------------------------------
 @pytest.mark.safety("SR-043")
-def test_five_wrong_macs_lock_authentication_and_raise_an_alarm(bench, pumpctl):
+def test_wrong_macs_raise_an_alarm_but_never_lock_out_the_key_holder(bench, pumpctl):
     info = start(bench, pumpctl)
-    log_seq = pumpctl("status")["log_seq"]
-    before = therapy(pumpctl)
+    st = pumpctl("status")
+    log_seq, ref_seq = st["log_seq"], st["refusals_seq"]
     codes = []
     for i in range(5):
         body = frames.body_bytes({"s": 9500 + i, "c": "stop", "r": "clinician", "n": 50 + i, "d": DEVICE})
         r = send(info.port, frames.encode_body(body, sign_body(body, secrets.token_bytes(32))), 9500 + i)
         codes.append(r["e"]["code"])
-        if i == 4:
-            assert "locked" in r["e"]["msg"], r["e"]["msg"]
     assert codes == ["AUTH_BAD_MAC"] * 5
     st = pumpctl("status")
-    locked = [a for a in st["alarms"] if a["code"] == "AUTH_LOCKED"]
-    assert locked and locked[0]["priority"] == "low", st["alarms"]
-    assert pumpctl("identify")["auth"]["locked_s"] == 300
-    # The right key is refused too while the lock holds: no oracle for a guesser.
-    err = pumpctl("stop", ok=False)
-    assert err["error"]["code"] == "AUTH_LOCKED"
-    pumpctl("bench", "advance", "4m")
-    assert pumpctl("stop", ok=False)["error"]["code"] == "AUTH_LOCKED"
+    alarm = [a for a in st["alarms"] if a["code"] == "AUTH_FAILURES"]
+    assert alarm and alarm[0]["priority"] == "low", st["alarms"]
+    failures = pumpctl("identify")["auth"]["failures"]
+    assert failures["recent"] == 5 and failures["alarm_cause"] is True, failures
+    # The key holder is answered at once, between the attacker's frames too (issue 16: five
+    # random MACs used to lock everyone out for 5 min).
+    answered = 0
+    for i in range(10):
+        body = frames.body_bytes({"s": 9600 + i, "c": "stop", "r": "clinician", "n": 90 + i, "d": DEVICE})
+        send(info.port, frames.encode_body(body, sign_body(body, secrets.token_bytes(32))), 9600 + i)
+        pumpctl("stop" if i % 2 == 0 else "resume")
+        answered += 1
+    assert answered == 10
+    assert pumpctl("status")["state"] == "running"
+    # Past 10 refusals a minute they are counted, the counts written within 10 s (SR-048).
+    pumpctl("bench", "advance", "11s")
+    # A power cut mid-attack: the alarm was saved with the refusal, so lock (none), alarm and
+    # log agree after the reboot (issue 16: the lock survived, its alarm did not).
+    pumpctl("bench", "power-cycle")
     st = pumpctl("status")
-    assert st["state"] == "running" and st["rate_ug_per_day"] == RATE
-    assert abs(st["delivered_steps"] - before["delivered_steps"] - STEPS_PER_H * 4 // 60) <= 1
-    pumpctl("bench", "advance", "61s")
-    assert pumpctl("identify")["auth"]["locked_s"] == 0
+    assert "AUTH_FAILURES" in [a["code"] for a in st["alarms"]], st["alarms"]
     pumpctl("stop")
     assert pumpctl("status")["state"] == "stopped"
-    fails = auth_fails(pumpctl, log_seq)
-    assert [f["code"] for f in fails] == ["AUTH_BAD_MAC"] * 5 + ["AUTH_LOCKED"] * 2
+    fails = auth_fails(pumpctl, ref_seq)
+    assert [f["code"] for f in fails] == ["AUTH_BAD_MAC"] * 10
+    counted = [r["data"] for r in pumpctl("log", "--refusals", "--since", str(ref_seq)) if r["type"] == "refusals_counted"]
+    assert counted == [{"n": 5, "codes": {"AUTH_BAD_MAC": 5}}], counted
     alarms = [r["data"] for r in pumpctl("log", "--since", str(log_seq)) if r["type"] == "alarm"]
-    assert any(a.get("code") == "AUTH_LOCKED" for a in alarms), alarms
+    assert any(a.get("code") == "AUTH_FAILURES" for a in alarms), alarms
 
 
 # ---- key material -----------------------------------------------------------------------------
@@ -359,4 +373,4 @@ def test_no_command_returns_key_material(bench, pumpctl, home):
     for frag in _fragments(old) | _fragments(new):
         assert frag not in seen
     ident = pumpctl("identify")
-    assert set(ident["auth"]) == {"provisioned", "auth_state", "locked_s", "counters"}
+    assert set(ident["auth"]) == {"provisioned", "auth_state", "counters", "failures", "refusals"}

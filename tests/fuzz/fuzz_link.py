@@ -41,7 +41,7 @@ if str(ROOT / "host_tools") not in sys.path:
 from pumpctl import bench as benchmod  # noqa: E402
 from pumpctl import frames  # noqa: E402
 
-MAX_FRAME = frames.MAX_FRAME  # 2048 bytes, '$' to '\n'
+MAX_FRAME = frames.MAX_FRAME  # 4096 bytes, '$' to '\n'
 SEQ_MAX = (1 << 30) - 1
 
 # Categories always sent: none of them may change therapy, whatever the firmware's auth state.
@@ -187,7 +187,7 @@ class Generator:
 
     def g_oversized(self) -> tuple[bytes, None]:
         r = self.rng
-        n = r.randrange(MAX_FRAME + 1, 6000)
+        n = r.randrange(MAX_FRAME + 1, MAX_FRAME + 4000)
         kind = r.randrange(3)
         if kind == 0:  # a well-formed frame, just too long
             obj = {"s": self.seq(), "c": "status", "a": {"pad": "p" * n}}
@@ -437,15 +437,32 @@ class Generator:
 
 
 def expected_replies(data: bytes) -> int:
-    """How many replies the device owes for these bytes (docs/protocol.md): one per line that
-    starts with '$', one TOO_LONG per line over MAX_FRAME bytes, none for other lines. Lines
-    end at CR or LF, as in firmware/services/link.py."""
+    """How many replies the device owes for these bytes (docs/protocol.md), by the firmware's
+    own rules (firmware/services/link.py LineAssembler): lines end at CR or LF; a '$' always
+    starts a new frame (what came before it on the line is dropped); a line longer than
+    MAX_FRAME since its last '$' earns one TOO_LONG; a complete line that starts with '$' earns
+    one reply; other lines (REPL chatter) none."""
     n = 0
-    for line in re.split(rb"[\r\n]", data):
-        if len(line) > MAX_FRAME:
-            n += 1
-        elif line[:1] == b"$":
-            n += 1
+    length = 0
+    overflow = False
+    framed = False  # the bytes held start with '$'
+    for b in data:
+        if b in (0x0A, 0x0D):
+            if overflow:
+                n += 1
+            elif length and framed:
+                n += 1
+            length, overflow, framed = 0, False, False
+        elif b == 0x24:
+            length, overflow, framed = 1, False, True
+        elif overflow:
+            continue
+        elif length >= MAX_FRAME:
+            overflow, length = True, 0
+        else:
+            if length == 0:
+                framed = False
+            length += 1
     return n
 
 
@@ -763,7 +780,7 @@ def _lift_lockout(dev: Device, info: benchmod.BenchInfo, rep: dict, res: Result)
     """After the therapy checks: if the fuzz's wrong MACs locked authentication, let virtual
     time pass until the lock ends, so the signed reads can be compared. True if it did."""
     code, msg = _refusal(rep)
-    if code != "AUTH_LOCKED":
+    if code != "AUTH_LOCKED":  # firmware before issue 16 locked out; it no longer does
         return False
     m = re.search(r"(\d+) s left", msg)
     secs = int(m.group(1)) + 1 if m else 301
@@ -835,10 +852,10 @@ def _isolate(gen: Generator, wire: Wire, dev: Device, res: Result, before: dict,
         if wire.bug_replies:
             found.append(f"bug reply {wire.bug_replies[0][0].get('e')}")
             wire.bug_replies.clear()
-        if "AUTH_LOCKED" in now - alarms:  # the designed answer to repeated wrong MACs
-            print(f"frame {i} ({cat}) locked authentication (expected): {data[:200]!r}", file=out, flush=True)
-        if now - alarms - {"AUTH_LOCKED"}:
-            found.append(f"new alarm {sorted(now - alarms - {'AUTH_LOCKED'})}")
+        if "AUTH_FAILURES" in now - alarms:  # the designed answer to repeated wrong MACs
+            print(f"frame {i} ({cat}) raised AUTH_FAILURES (expected): {data[:200]!r}", file=out, flush=True)
+        if now - alarms - {"AUTH_FAILURES"}:
+            found.append(f"new alarm {sorted(now - alarms - {'AUTH_FAILURES'})}")
         alarms |= now
         if found:
             msg = f"frame {i} ({cat}): {', '.join(found)}: {data[:400]!r}"
@@ -977,8 +994,8 @@ def run(seed: int, n_frames: int, batch: int = 64, check_every: int = 500, out: 
                 res.failures.append(f"bench truth {k} changed: {before[k]} -> {after[k]}")
         if after["alarms"] != before["alarms"]:
             res.notes.append(f"alarms before {before['alarms']} after {after['alarms']}")
-        # AUTH_LOCKED is the designed answer to repeated wrong MACs; any other new alarm is not.
-        unexpected = sorted(set(after["alarms"]) - set(before["alarms"]) - {"AUTH_LOCKED"})
+        # AUTH_FAILURES is the designed answer to repeated wrong MACs; any other new alarm is not.
+        unexpected = sorted(set(after["alarms"]) - set(before["alarms"]) - {"AUTH_FAILURES"})
         if unexpected:
             res.failures.append(f"alarms raised by the fuzz: {unexpected}" + (
                 " (MEMORY_ERROR: an event-log append failed, so refusals went unlogged)" if "MEMORY_ERROR" in unexpected else ""))
