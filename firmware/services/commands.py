@@ -21,7 +21,7 @@ class CommandContext:
 
     def __init__(self, pump, alarms, clock, motor, device_id, board_name, stores, calibration, refill,
                  heap, annunciator, event, changed, sync, annunciate, clock_set, batch=None,
-                 refusals=None, usage=None, usage_noted=None):
+                 refusals=None, refused=None, usage=None, usage_noted=None):
         self.pump, self.alarms, self.annunciator = pump, alarms, annunciator  # the core
         self.clock, self.motor = clock, motor  # the board's parts the handlers use
         self.device_id, self.board_name = device_id, board_name
@@ -32,6 +32,7 @@ class CommandContext:
         self.annunciate, self.clock_set = annunciate, clock_set
         self.batch = batch  # services.motor_batch.MotorBatch: the control loop's wake counters
         self.refusals = refusals  # services.refusals.RefusalLog: what anyone without the key was refused
+        self.refused = refused  # the same, for the clinician's refused requests, into the event log
         self.usage = usage  # core.usage.BolusUsage: patient bolus attempts per day
         self.usage_noted = usage_noted  # usage_noted(delivered): the App saves the counts (bounded)
 
@@ -89,7 +90,11 @@ class Commands(ReadCommands, TherapyCommands, SetupCommands, AlarmCommands):
         c = self.ctx
         if stage == "command" and role == "clinician":
             if cmd not in _READS:
-                c.event("refused", {"cmd": cmd[:24], "code": code})
+                rec = {"cmd": cmd[:24], "code": code}
+                if c.refused is not None:
+                    c.refused.note("refused", rec, code)
+                else:
+                    c.event("refused", rec)
             return
         ref = c.refusals
         if ref is None:

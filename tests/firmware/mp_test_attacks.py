@@ -28,6 +28,7 @@ def _board(root):
     b.storage_root = root
     b.nvram = FileNvram(root + "/nvram")
     b.clock.set_wall(9800, 36_000_000)
+    b.scale = None  # no physics runs here (time is moved by hand): a scale would see no water
     return b
 
 
@@ -109,7 +110,7 @@ def test_a_slow_unsigned_stream_never_pushes_out_the_therapy_record():
         r = _send(a, {"s": 100 + i, "c": "stop"})
         eq(r["e"]["code"], "AUTH_REQUIRED")
         _advance(a, 6000)
-    eq(a.pump.state, "running")
+    eq(a.pump.state, "running", "%s %r" % (a.pump.stop_reason, a.alarms.active()))
     eq(log.first_seq(), first)
     eq(_kinds(log)[:len(kept)], kept)  # every record kept, in order
     eq("auth_fail" in _kinds(log), False)  # none of the refusals took a place in it
@@ -230,3 +231,19 @@ def test_a_refused_program_and_a_refused_bolus_are_logged_with_their_code():
     # a refused read is not worth a record
     _send(a, {"s": 302, "c": "log", "a": {"since": -1}}, "clinician")
     eq(len([x for x in a.stores.log.read(0, 1000) if x["type"] == "refused"]), 2)
+
+
+@req("SR-048")
+def test_the_clinicians_own_refusals_are_budgeted_in_the_event_log():
+    # a buggy script with the key (T2) cannot flush the therapy records out with refusals either
+    root, a = _programmed()
+    log = a.stores.log
+    n0 = log.last_seq()
+    bad = dict(_PROGRAM, rate_ug_per_day=5_000_000)
+    for i in range(30):
+        eq(_send(a, {"s": 400 + i, "c": "program_set", "a": {"program": bad}}, "clinician")["ok"], False)
+        _advance(a, 100)
+    _advance(a, FLUSH_MS)
+    recs = log.read(n0, 100)
+    eq([r["type"] for r in recs], ["refused"] * BUDGET + ["refusals_counted"])
+    eq(recs[-1]["data"]["n"], 30 - BUDGET)
