@@ -32,7 +32,7 @@ def main() -> int:
     with pump_on_bench(reservoir_ul=3_000, heap="1M") as pump:
         print("1. A dangerous program is refused and nothing changes:")
         try:
-            pump.program_continuous(10_000_000, 2000)
+            pump.program_continuous(10_000_000, 2000, confirm=True)
         except DeviceError as e:
             print(f"   refused [{e.code}]: {e.message}")
         print(f"   program now: {pump.program_show().get('program')}")
@@ -41,7 +41,7 @@ def main() -> int:
             return 0
 
         print("2. Water at 2400 µL/day runs the 3 mL reservoir down:")
-        pump.program_continuous(2400, 1000, "water")
+        pump.program_continuous(2400, 1000, "water", confirm=True)
         for h in range(0, 36, 6):
             st = pump.status()
             print(f"   {h:2} h: reservoir {st['reservoir_ul']:5} µL, state {st['state']:8} alarms: {alarms_line(pump)}")
@@ -57,7 +57,7 @@ def main() -> int:
 
     print("3. Blocked outlet (occlusion):")
     with pump_on_bench() as pump:
-        pump.program_continuous(7200, 1000, "water")  # 5 µL/min
+        pump.program_continuous(7200, 1000, "water", confirm=True)  # 5 µL/min
         try:
             pump.bench_control({"cmd": "fault", "fault": "block_outlet", "on": True})
         except BenchError as e:

@@ -33,7 +33,7 @@ def main() -> int:
         rate, day = a.start, 0
         print("day  µg/day  delivered µg  (bench outlet so far, µL)")
         while True:
-            pump.program_continuous(rate, a.concentration)
+            pump.program_continuous(rate, a.concentration, confirm=True)
             day_start = pump.status()["delivered_ug"]
             for h in range(24):
                 before = pump.status()["delivered_ug"]

@@ -15,6 +15,7 @@ from core.pump import Pump, RUNNING
 from core.alarms import AlarmManager
 from core.annunciation import Annunciator
 from core.records import CalibrationRecord, RefillPlan
+from core.flow import FlowWatch
 from core.usage import BolusUsage
 from services import link, persist, startup, housekeeping
 from services.heapwatch import HeapWatch
@@ -68,15 +69,21 @@ class App:
         self._save_due = persist.SAVE_EVERY_MS
         self._check = _CHECK_MS
         self.batch = MotorBatch(board.motor)
+        self.flow = FlowWatch()  # measured delivery, where the board has a scale (housekeeping.flow)
         self.usage = BolusUsage()
         self.refusals = RefusalLog(self.clock, self.refusal_event)
+        # The clinician's refused requests go to the event log, budgeted the same way: a buggy
+        # script with the key cannot flush the therapy records out with its refusals either.
+        self.refused = RefusalLog(self.clock, self._log)
         self._saved_at = None  # ticks of the last state save
         self._usage_since = None  # ticks the usage counts first differed from the saved state
         self.commands = Commands(CommandContext(
             self.pump, self.alarms, self.clock, board.motor, board.device_id, board.name, self.stores,
             self.calibration, self.refill, self.heap, self.annunciator, event=self._log,
             changed=self.changed, sync=self.sync, annunciate=self.annunciate, clock_set=self.clock_set,
-            batch=self.batch, refusals=self.refusals, usage=self.usage, usage_noted=self.usage_noted))
+            batch=self.batch, refusals=self.refusals, refused=self.refused, usage=self.usage,
+            usage_noted=self.usage_noted, measure=self.measure,
+            battery=board.battery_mv))
         self.protocol = Protocol(self.commands.table(), authorise=self.commands.authorise,
                                  report=self.commands.report)
         self.supervisor = Supervisor(board, ("control", "link"))
@@ -205,6 +212,7 @@ class App:
                                    and self.clock.diff(now, self._usage_since) >= _USAGE_SAVE_MS):
             self.save()
         self.refusals.poll()
+        self.refused.poll()
         for e in self.alarms.drain_events():
             self.event("alarm", e)
 
@@ -232,6 +240,11 @@ class App:
     def apply_flags(self, flags):
         """Raise and log what the pump's flags mean (services/housekeeping.py)."""
         housekeeping.apply_flags(self, flags)
+
+    def measure(self):
+        """The battery read now (a command that depends on it, like resume, must not act on a
+        reading up to a quarter hour old)."""
+        housekeeping.battery_now(self)
 
     def housekeeping(self):
         """Every quarter hour: conditions that are measured rather than counted, and history."""
@@ -268,9 +281,10 @@ class App:
             w = p
         if 0 < self._check < w:
             w = self._check
-        f = self.refusals.ms_to_flush()
-        if 0 <= f < w:
-            w = f if f > 0 else 1
+        for r in (self.refusals, self.refused):
+            f = r.ms_to_flush()
+            if 0 <= f < w:
+                w = f if f > 0 else 1
         if self._usage_since is not None:
             u = _USAGE_SAVE_MS - self.clock.diff(self.clock.ticks(), self._usage_since)
             u = u if u > 0 else 1
@@ -377,6 +391,7 @@ def shutdown(app, board):
         if app is not None:
             try:
                 app.refusals.flush()  # counted refusals are written, not lost with the RAM
+                app.refused.flush()
             except Exception:
                 pass
             try:

@@ -20,6 +20,39 @@ class StallFlag:
         self._e.clear()
 
 
+class PressFlag(StallFlag):
+    """The button's flag: as StallFlag, and it counts the waits that returned, so the control
+    channel knows when the firmware's button task has taken a press (it runs to its next wait
+    without yielding: once a wait has returned, the press is handled)."""
+
+    def __init__(self):
+        super().__init__()
+        self.taken = 0
+
+    async def wait(self):
+        await super().wait()
+        self.taken += 1
+
+
+class SimButton:
+    """The patient bolus button, as the Pico's (boards/pico/button.py) offers it to the firmware:
+    a press sets pressed_flag, which the firmware's button task waits on. The bench's control
+    channel presses it (`pumpctl bench press`); there is no contact bounce to reject here."""
+
+    def __init__(self):
+        self.pressed_flag = PressFlag()
+        self.presses = 0  # presses since the bench started
+        self.down = False
+
+    def press(self):
+        self.presses += 1
+        self.pressed_flag.set()
+
+    def held(self):
+        """True while the button is down: the bench's button is only ever pressed and let go."""
+        return self.down
+
+
 class SimMotor:
     """Timed batches in virtual time: move(steps, over_ms) spreads the steps evenly over the
     span (pulse i of n at i * over_ms / n after the batch starts, rounded up to the ms), queued behind any batch
@@ -255,7 +288,7 @@ class SimBoard:
         self.leds = SimLeds()
         self.watchdog = SimWatchdog(self.clock)
         self.port = port if port is not None else PtyPort()
-        self.button = None
+        self.button = SimButton()  # the firmware's button task waits on it, as on a Pico
         self.scale = SimScale(self.bench, self.clock)
         self.device_id = device_id
         self.nominal_pl_per_step = nominal_pl_per_step

@@ -62,12 +62,15 @@ class SimClock:
         if ms < 0:
             ms = 0
         if self.hang and sleeper is self._sleepers[0]:
-            # Fault injection: the first task (the firmware's control loop) hangs for good.
+            # Fault injection: the first task (the firmware's control loop) hangs until the
+            # fault is cleared (kick_all) or the watchdog resets the firmware.
             sleeper.waiting = True
             sleeper.deadline = None
-            while True:  # swallow every kick, so the bench still sees the firmware as idle
+            while self.hang:  # swallow every kick, so the bench still sees the firmware as idle
                 sleeper.flag.clear()
                 await sleeper.flag.wait()
+            sleeper.waiting = False
+            return
         if self.lockstep:
             sleeper.deadline = self._v + ms
             sleeper.waiting = True
@@ -90,6 +93,11 @@ class SimClock:
         else:
             await asyncio.sleep_ms(0)
         sleeper.flag.clear()
+
+    def kick_all(self):
+        """Wake every sleeper (the hang fault cleared: the control loop looks again)."""
+        for s in self._sleepers:
+            s.kick()
 
     def wall(self):
         if self._wall_base is None:

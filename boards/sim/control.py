@@ -8,6 +8,7 @@ import sys
 
 # `advance` with "until": the events the bench can stop at (pumpctl bench advance --until).
 UNTIL = ("low-reservoir", "empty", "refill-due", "next-alarm", "bolus-end")
+NOMINAL_BATTERY_MV = 3600  # a fresh cell, as the bench starts (sim/physics.py)
 _UNTIL_CODE = {"low-reservoir": "RESERVOIR_LOW", "empty": "RESERVOIR_EMPTY", "refill-due": "REFILL_DUE"}
 
 
@@ -104,6 +105,14 @@ class ControlServer:
             return d
         if cmd == "fault":
             return self.fault(req)
+        if cmd == "press":
+            return await self.press()
+        if cmd == "fill":
+            return self.fill(req)
+        if cmd == "physics":
+            b.motor.release()
+            w = b.clock.wall()
+            return {"ok": True, "state": b.bench.physical_state(), "wall": list(w) if w else None}
         if cmd == "stop":
             self.stopping = True
             return {"ok": True}
@@ -188,6 +197,48 @@ class ControlServer:
         return {"event": ev, "virtual_ms": b.clock.now_ms(), "wall": list(w) if w else None,
                 "detail": detail, "code": code, "already": already}
 
+    async def press(self):
+        """The patient presses the bolus button. The reply waits until the firmware's button
+        task has taken the press, and gives the log record it wrote (patient_bolus), if any."""
+        b = self.board
+        btn = b.button
+        app = self.app
+        # A delivered bolus is written to the event log, a refused one to the refusals' ring
+        # (within its flash budget); both are counted in the bolus usage.
+        rings = [r for r in (app.stores.log, getattr(app.stores, "refusals", None)) if r is not None]
+        seqs = [r.last_seq() for r in rings]
+        usage = getattr(app, "usage", None)
+        before = _usage_counts(usage)
+        btn.press()
+        for _ in range(100):  # the button task runs at the next yield; a few at most
+            await asyncio.sleep_ms(0)
+            if btn.pressed_flag.taken >= btn.presses:
+                break
+        else:
+            return {"ok": False, "error": "the firmware did not take the button press (is its button task running?)"}
+        rec = None
+        for ring, seq0 in zip(rings, seqs):
+            for r in ring.read(seq0, 20):
+                if r["type"] == "patient_bolus":
+                    rec = r
+        outcome = rec["data"]["outcome"] if rec else _usage_outcome(before, _usage_counts(usage))
+        return {"ok": True, "presses": btn.presses, "outcome": outcome, "record": rec}
+
+    def fill(self, req):
+        """Water into the bench's reservoir: what was left is withdrawn (as a refill's syringe
+        does), then the volume asked for goes in. The pump is not told: `pumpctl refill` is."""
+        b = self.board
+        nl = req.get("volume_nl")
+        cap_nl = b.reservoir_model_ml * 1_000_000
+        if type(nl) is not int or not 0 <= nl <= cap_nl:
+            return {"ok": False, "error": "fill needs volume_nl 0..%d (the %d mL reservoir)" % (cap_nl, b.reservoir_model_ml)}
+        b.motor.release()  # what the head pumped before the fill came from the old water
+        withdrawn = b.bench.fill(nl * 1000)
+        b.last_fill = {"withdrawn_nl": withdrawn // 1000, "volume_nl": nl, "virtual_ms": b.clock.now_ms()}
+        d = {"ok": True, "reservoir_true_nl": b.bench.reservoir_pl // 1000}
+        d.update(b.last_fill)
+        return d
+
     def fault(self, req):
         """Everything the bench can fake. A real board has no such channel."""
         b = self.board
@@ -200,21 +251,62 @@ class ControlServer:
             b.motor.kick()  # a blocked line: the motor now hands the physics each pulse at its time
             return {"ok": True, "pressure_kpa": b.bench.pressure_kpa(), "released_nl": b.bench.released_pl // 1000}
         if f == "battery":
+            if not on:  # a fresh cell
+                b.bench.set_battery_mv(NOMINAL_BATTERY_MV)
+                return {"ok": True, "battery_mv": NOMINAL_BATTERY_MV}
             mv = req.get("mv")
             if type(mv) is not int or not 0 <= mv <= 5000:
                 return {"ok": False, "error": "battery fault needs mv 0..5000"}
             b.bench.set_battery_mv(mv)
             return {"ok": True, "battery_mv": mv}
         if f == "reservoir_empty":
-            b.bench.reservoir_pl = 0
-            return {"ok": True}
+            # The water is set aside, not destroyed: clearing the fault puts it back.
+            aside = b.bench.empty_fault(on)
+            return {"ok": True, "reservoir_true_nl": b.bench.reservoir_pl // 1000, "set_aside_nl": aside // 1000}
         if f == "clock_loss":
-            b.clock.lose_wall()
-            return {"ok": True}
+            if on:
+                w = b.clock.wall()
+                if w is not None:
+                    b.lost_wall = (b.clock.now_ms(), w[0], w[1])
+                b.clock.lose_wall()
+                return {"ok": True, "wall": None}
+            lost = getattr(b, "lost_wall", None)
+            if lost is not None and b.clock.wall() is None:
+                # The backup cell is back and the RTC kept time meanwhile.
+                ms = lost[2] + b.clock.now_ms() - lost[0]
+                b.clock.set_wall(lost[1] + ms // 86_400_000, ms % 86_400_000)
+            b.lost_wall = None
+            w = b.clock.wall()
+            return {"ok": True, "wall": list(w) if w else None}
         if f == "hang":
-            b.clock.hang = True
+            b.clock.hang = bool(on)
+            if not on:
+                b.clock.kick_all()
+                return {"ok": True, "note": "the control task runs again"}
             return {"ok": True, "note": "the control task hangs; the watchdog will reset the firmware"}
         return {"ok": False, "error": "unknown fault %r (block_outlet, battery, reservoir_empty, clock_loss, hang)" % (f,)}
+
+
+_USAGE_OUTCOMES = ("delivered", "refused_lockout", "refused_limit", "rate_limited", "other")
+
+
+def _usage_counts(usage):
+    """The bolus usage's counts of today's row after `attempts` (core/usage.py), or None."""
+    if usage is None or not usage.rows:
+        return None
+    return list(usage.rows[-1][2:])
+
+
+def _usage_outcome(before, after):
+    """Which outcome a press added to the bolus usage, or None."""
+    if after is None:
+        return None
+    if before is None or len(before) != len(after):
+        before = [0] * len(after)
+    for k in range(min(len(after), len(_USAGE_OUTCOMES))):
+        if after[k] > before[k]:
+            return _USAGE_OUTCOMES[k]
+    return None
 
 
 def _listed(app):

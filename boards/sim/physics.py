@@ -104,6 +104,7 @@ class Bench:
             raise ValueError("pulse_depth_ppm must be <= 1000000 (no backflow)")
         self.head = PumpHead(true_pl_per_step, steps_per_rev, rollers, pulse_depth_ppm)
         self.reservoir_pl = reservoir_ul * 1_000_000
+        self.set_aside_pl = 0       # water a reservoir-empty fault took away, put back by its clear
         self.outlet_pl = 0          # water that reached the outlet (the beaker)
         self.dry_steps = 0          # steps that turned with an empty reservoir (moved air)
         self.battery_mv = battery_mv
@@ -250,12 +251,61 @@ class Bench:
         reading = true_ug + noise
         return ((reading + r // 2) // r) * r
 
+    # ---- the reservoir, by hand -------------------------------------------------------------
+    def fill(self, volume_pl):
+        """Empty the reservoir (as a refill's syringe does) and put `volume_pl` of water in.
+        Returns the pL withdrawn. A fill never holds more than max_pl (the reservoir's size)."""
+        if type(volume_pl) is not int or volume_pl < 0:
+            raise ValueError("fill volume must be an int >= 0 pL, got %r" % (volume_pl,))
+        withdrawn = self.reservoir_pl  # what a fault set aside is not in the reservoir
+        self.reservoir_pl = volume_pl
+        self.set_aside_pl = 0  # a fill replaces whatever a reservoir-empty fault took away
+        return withdrawn
+
+    def empty_fault(self, on):
+        """The reservoir-empty fault: the water is set aside (on) and put back (off). Returns
+        the pL now set aside."""
+        if on:
+            self.set_aside_pl += self.reservoir_pl
+            self.reservoir_pl = 0
+        else:
+            self.reservoir_pl += self.set_aside_pl
+            self.set_aside_pl = 0
+        return self.set_aside_pl
+
+    # ---- across a restart of the bench process (bench stop / start, a power cut) -------------
+    _KEPT = ("reservoir_pl", "set_aside_pl", "outlet_pl", "evaporated_pl", "dry_steps", "battery_mv",
+             "stored_pl", "released_pl", "stalled_steps", "outlet_blocked")
+
+    def physical_state(self):
+        """What stays true of the water, tubing and battery when the bench's power goes: a dict
+        for restore_physical (virtual time is not kept: a new process starts at 0 ms)."""
+        d = {k: getattr(self, k) for k in self._KEPT}
+        d["head_steps"] = self.head.steps
+        return d
+
+    def restore_physical(self, d):
+        """Take a physical_state() back; all or nothing (ValueError names the bad key)."""
+        vals = {}
+        for k in self._KEPT + ("head_steps",):
+            v = d.get(k)
+            if k == "outlet_blocked":
+                if type(v) is not bool:
+                    raise ValueError("physical state %s must be true or false, got %r" % (k, v))
+            elif type(v) is not int or v < 0:
+                raise ValueError("physical state %s must be an int >= 0, got %r" % (k, v))
+            vals[k] = v
+        for k in self._KEPT:
+            setattr(self, k, vals[k])
+        self.head.steps = vals["head_steps"]
+
     def truth(self):
         return {
             "outlet_ul": self.outlet_pl // 1_000_000,
             "outlet_nl": self.outlet_pl // 1000,
             "reservoir_true_ul": self.reservoir_pl // 1_000_000,
             "reservoir_true_nl": self.reservoir_pl // 1000,
+            "set_aside_nl": self.set_aside_pl // 1000,
             "head_steps": self.head.steps,
             "dry_steps": self.dry_steps,
             "true_pl_per_step": self.head.true_pl_per_step,

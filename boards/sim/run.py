@@ -19,17 +19,18 @@ import app  # noqa: E402
 
 _USAGE = """usage: run.py --control PATH [--lockstep | --speed N] [--true-pl N] [--nominal-pl N]
               [--reservoir-ul N] [--model-ml 10|20|40] [--device-id ID] [--hold PATH]
-              [--flash IMAGE] [--keys FILE] [--wall DAY,MS] [--realistic] [--heap-lock-tick]"""
+              [--flash IMAGE] [--keys FILE] [--wall DAY,MS] [--realistic] [--heap-lock-tick]
+              [--physics FILE]"""
 
 
 def _args(argv):
     opts = {"lockstep": True, "speed": 1, "true_pl": 50_000, "nominal_pl": 50_000,
             "reservoir_ul": 20_000, "model_ml": 20, "device_id": "SIM-0001", "control": None,
             "hold": None, "heap_lock_tick": False, "realistic": False, "flash": None,
-            "keys": None, "wall": None, "lib": None}
+            "keys": None, "wall": None, "lib": None, "physics": None}
     ints = {"--speed": "speed", "--true-pl": "true_pl", "--nominal-pl": "nominal_pl",
             "--reservoir-ul": "reservoir_ul", "--model-ml": "model_ml"}
-    strs = ("--control", "--device-id", "--hold", "--flash", "--keys", "--wall", "--lib")
+    strs = ("--control", "--device-id", "--hold", "--flash", "--keys", "--wall", "--lib", "--physics")
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -114,6 +115,11 @@ def main():
     if o["wall"] and o["wall"] != "none":
         day, ms = o["wall"].split(",")
         board.clock.set_wall(int(day), int(ms))  # the bench's battery-backed RTC
+    if o["physics"]:
+        # The water, tubing and battery as the bench left them (pumpctl bench stop, a power
+        # cut): the physical world does not forget when the pump's power goes.
+        with open(o["physics"]) as f:
+            board.bench.restore_physical(json.load(f)["state"])
     _storage(o, board)
     try:
         asyncio.run(_bench(board, o))

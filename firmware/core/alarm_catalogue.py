@@ -45,6 +45,10 @@ CATALOGUE = (
     # Someone without the key sends frames that fail authentication (repeated, within a
     # minute): nothing is locked (docs/security.md), a person is told.
     ("AUTH_FAILURES", LOW, True, False, False),
+    # With an outlet scale: the head turns and less than half the water it moves arrives, more
+    # than the tubing holds behind a blockage (core/flow.py). Air, not drug, may be going into
+    # the catheter: stop and tell a person now. Latching: once the head stops its cause is gone.
+    ("NO_FLOW", HIGH, True, True, True),
     ("ALARM_TEST", LOW, False, False, False),
 )
 CODES = tuple(c[0] for c in CATALOGUE)
@@ -102,16 +106,21 @@ def event_dict(e):
 
 
 def snapshot_indexes(rows):
-    """Catalogue indexes of AlarmManager.snapshot() rows [code, cause, acked], in row order.
-    ValueError naming the first row the catalogue does not allow."""
+    """Catalogue indexes of AlarmManager.snapshot() rows [code, cause, acked] or [code, cause,
+    acked, day, ms] (the wall time it was listed), in row order. ValueError naming the first
+    row the catalogue does not allow."""
     if not isinstance(rows, (list, tuple)):
         raise ValueError("alarm snapshot must be a list of [code, cause, acked]")
     idx = []
     for r in rows:
-        if not isinstance(r, (list, tuple)) or len(r) != 3:
-            raise ValueError("alarm snapshot row must be [code, cause, acked], got %r" % (r,))
+        if not isinstance(r, (list, tuple)) or len(r) not in (3, 5):
+            raise ValueError("alarm snapshot row must be [code, cause, acked] or [code, cause, acked, day, "
+                             "ms], got %r" % (r,))
         if type(r[1]) is not bool or type(r[2]) is not bool:
             raise ValueError("alarm snapshot row %r: cause and acked must be booleans" % (r,))
+        if len(r) == 5 and (type(r[3]) is not int or type(r[4]) is not int or r[3] < 0
+                            or not 0 <= r[4] < 86_400_000):
+            raise ValueError("alarm snapshot row %r: day and ms must be ints, day >= 0, ms of a day" % (r,))
         i = index(r[0])
         if not r[1] and (r[2] or not CATALOGUE[i][ROW_LATCHING]):
             raise ValueError("alarm snapshot row %r: only a latching alarm may be listed "

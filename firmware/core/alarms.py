@@ -14,6 +14,20 @@ from core.alarm_catalogue import (LOW, MEDIUM, HIGH, PRIORITY_NAMES, CATALOGUE, 
                                   index, info, catalogue, event_dict, snapshot_indexes)
 
 _MAX_INT = const(0x3FFFFFFF)  # largest Pico small int
+
+
+def civil(day):
+    """(year, month, day) of a day number since 2000-01-01 (proleptic Gregorian; H. Hinnant's
+    days-to-civil, all small ints)."""
+    z = day + 730425  # days since 0000-03-01
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return (yoe + era * 400 + (1 if m <= 2 else 0), m, d)
 _EVENT_CAP = const(64)  # undrained events kept; older ones are dropped and counted
 
 
@@ -40,6 +54,13 @@ class AlarmManager:
         self._cause = bytearray(ALARM_COUNT)
         self._acked = bytearray(ALARM_COUNT)
         self._since_s = [0] * ALARM_COUNT
+        # When each was listed on the pump's wall clock: day since 2000-01-01 (-1: the clock
+        # was not set) and ms of that day. Unlike `since` (uptime), it survives a reboot.
+        self._since_day = [-1] * ALARM_COUNT
+        self._since_ms = [0] * ALARM_COUNT
+        # Where the wall clock is read when an alarm is listed: anything with clock_set, day
+        # and ms (the Pump sets itself here). The core is told the time, never reads a clock.
+        self.wall_source = None
         # History ring of event tuples (t, kind, code_index, ms), oldest overwritten.
         self._history = [None] * history_len
         self._history_next = 0
@@ -75,6 +96,14 @@ class AlarmManager:
                 return True
         return False
 
+    def motor_blocker(self):
+        """The code of the first motor-stopping alarm whose cause persists, or None (what
+        motor_blocked() finds, named for the refusal's sentence; allocates nothing)."""
+        for i in range(ALARM_COUNT):
+            if self._cause[i] and CATALOGUE[i][ROW_STOPS_MOTOR]:
+                return CATALOGUE[i][ROW_CODE]
+        return None
+
     def audio_paused(self):
         return self._pause_left_ms > 0
 
@@ -106,6 +135,12 @@ class AlarmManager:
             self._listed[i] = 1
             self._acked[i] = 0
             self._since_s[i] = now_s
+            w = self.wall_source
+            if w is not None and w.clock_set:
+                self._since_day[i] = w.day
+                self._since_ms[i] = w.ms
+            else:
+                self._since_day[i] = -1
         self._cause[i] = 1
         self._log(now_s, EV_RAISE, i, 0)
         p = CATALOGUE[i][ROW_PRIORITY]
@@ -180,8 +215,9 @@ class AlarmManager:
     # ---- reports ----
 
     def active(self):
-        """Listed alarms as dicts {code, priority, since, state}, most urgent first, then
-        oldest first."""
+        """Listed alarms as dicts {code, priority, since, since_wall, state}, most urgent
+        first, then oldest first. since: uptime s; since_wall: [y, m, d, h, min, s] of the
+        pump's clock when it was listed, or None if the clock was not set then."""
         out = []
         for p in (HIGH, MEDIUM, LOW):
             rows = []
@@ -197,8 +233,17 @@ class AlarmManager:
                 else:
                     st = "active"
                 out.append({"code": CATALOGUE[i][ROW_CODE], "priority": PRIORITY_NAMES[p],
-                            "since": self._since_s[i], "state": st})
+                            "since": self._since_s[i], "since_wall": self.since_wall(i), "state": st})
         return out
+
+    def since_wall(self, i):
+        """[y, m, d, h, min, s] of the pump's clock when alarm i was listed, or None."""
+        day = self._since_day[i]
+        if day < 0:
+            return None
+        y, mo, d = civil(day)
+        t = self._since_ms[i] // 1000
+        return [y, mo, d, t // 3600, t // 60 % 60, t % 60]
 
     def state(self, code):
         """State of one code: "active", "acknowledged", "latched" or None if not listed."""
@@ -243,22 +288,35 @@ class AlarmManager:
 
     def snapshot(self):
         """Listed alarms as [code, cause, acked] lists (JSON-friendly) for the state file, so a
-        latched alarm is not forgotten by a reset. Uptime (`since`) does not survive a reboot."""
-        return [[CATALOGUE[i][ROW_CODE], bool(self._cause[i]), bool(self._acked[i])]
-                for i in range(ALARM_COUNT) if self._listed[i]]
+        latched alarm is not forgotten by a reset, with [day, ms] of the wall clock when it was
+        listed appended when the clock was set then. Uptime (`since`) does not survive a reboot;
+        the wall time does."""
+        out = []
+        for i in range(ALARM_COUNT):
+            if self._listed[i]:
+                r = [CATALOGUE[i][ROW_CODE], bool(self._cause[i]), bool(self._acked[i])]
+                if self._since_day[i] >= 0:
+                    r.append(self._since_day[i])
+                    r.append(self._since_ms[i])
+                out.append(r)
+        return out
 
     def restore(self, rows, now_s):
-        """Relist alarms from snapshot() after a boot, with since = now_s. All or nothing: a
-        malformed row raises ValueError and nothing changes. Logs nothing (the app logs the
-        boot); causes that still hold are re-raised by their owners anyway."""
+        """Relist alarms from snapshot() after a boot, with since = now_s and the wall time the
+        row kept (a row saved before it was kept has none). All or nothing: a malformed row
+        raises ValueError and nothing changes. Logs nothing (the app logs the boot); causes that
+        still hold are re-raised by their owners anyway."""
         _check_now(now_s)
         idx = snapshot_indexes(rows)
         for k in range(len(idx)):
             i = idx[k]
+            r = rows[k]
             self._listed[i] = 1
-            self._cause[i] = 1 if rows[k][1] else 0
-            self._acked[i] = 1 if rows[k][2] else 0
+            self._cause[i] = 1 if r[1] else 0
+            self._acked[i] = 1 if r[2] else 0
             self._since_s[i] = now_s
+            self._since_day[i] = r[3] if len(r) == 5 else -1
+            self._since_ms[i] = r[4] if len(r) == 5 else 0
 
     # ---- internals ----
 
@@ -267,6 +325,7 @@ class AlarmManager:
         self._cause[i] = 0
         self._acked[i] = 0
         self._since_s[i] = 0
+        self._since_day[i] = -1
 
     def _end_pause(self, now_s):
         self._pause_left_ms = 0

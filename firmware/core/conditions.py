@@ -68,6 +68,17 @@ def battery_eri(mv):
     return KEEP
 
 
+# DOSE_LIMIT_24H's cause is gone once the rolling 24 h dose is this far below the maximum: a
+# margin, so a window that hovers at the limit does not raise and clear it at every check.
+LIMIT24_CLEAR_PCT = const(5)
+
+
+def dose_limit_clear(dose_24h_ug, max24_ug):
+    """True when the rolling 24 h dose is back under the maximum by the margin (no maximum:
+    nothing to hold the alarm)."""
+    return max24_ug <= 0 or dose_24h_ug * 100 <= max24_ug * (100 - LIMIT24_CLEAR_PCT)
+
+
 def refill_due(today, refill_day):
     """The forecast day of the low reservoir has come (no forecast: never due)."""
     return refill_day is not None and today >= refill_day

@@ -9,7 +9,7 @@
 # because each object and module costs a Pico's heap at boot (docs/architecture.md).
 from core.base import const, Refusal
 
-from core.engine import RateIntegrator, StepConverter, Counter
+from core.engine import RateIntegrator, StepConverter, Counter, Q_PER_UG
 from core.limits import (check_bolus_size, check_calibration, check_prime_duration, check_calibration_run,
                          check_wall, check_catheter, check_settings, check_refill)
 from core.program_model import MODE_STOPPED  # a program that delivers nothing, not the pump's state
@@ -28,7 +28,12 @@ _MISMATCH_UL = {10: 500, 20: 1000, 40: 2000}
 class Pump(PumpTick, PumpRecord):
     def __init__(self, alarms, model_ml=20, pl_per_step=50_000):
         self.alarms = alarms
+        if hasattr(alarms, "wall_source"):
+            alarms.wall_source = self  # alarms are stamped with this pump's wall clock
         self.reservoir = Reservoir(model_ml)
+        # A refill while therapy was stopped replaced what the reservoir holds: the next program
+        # may name another drug (check_new_program). Cleared when therapy runs again.
+        self.refilled_stopped = False
         self.program = None
         self.state = STOPPED
         self.stop_reason = "no program"
@@ -95,8 +100,12 @@ class Pump(PumpTick, PumpRecord):
         if program.mode != MODE_STOPPED and not self.clock_set and len(program.steps) > 1:
             raise Refusal("CLOCK", "a flex profile follows the wall clock: set the clock first (pumpctl time sync)")
         self.cancel_bolus()
+        if self.program is not None and self.program.drug != program.drug:
+            # µg of another drug are not this drug's dose: its 24 h window starts empty.
+            self.rolling = Rolling24(self.rolling.bucket_s)
         self.program = program
         self.max24_ug = max24_ug
+        self.refilled_stopped = False  # the program now says what the reservoir holds
         self.gate.reconfigure(program.patient, self.up_s)  # lockout after programming
         if self.conv is None or self.conv.conc != program.conc:
             self.conv = conv  # a new concentration starts a new accounting epoch
@@ -119,16 +128,37 @@ class Pump(PumpTick, PumpRecord):
         self._rates_changed()
         self._to_boundary = -1
 
+    def check_new_program(self, new):
+        """The reservoir rule of a program write (refuses, changes nothing): the drug and its
+        concentration are what the reservoir holds, so a program naming others needs the
+        reservoir emptied and refilled first. A new concentration of the same drug comes with
+        the refill itself (`refill --concentration`, which may bridge); another drug needs
+        therapy stopped and a refill, after which the next program says what was filled."""
+        old = self.program
+        if old is None or (old.drug == new.drug and old.conc == new.conc) or self.refilled_stopped:
+            return
+        held = "%s at %d µg/mL" % (old.drug, old.conc)
+        if old.drug == new.drug:
+            raise Refusal("STATE", "the reservoir holds %s: a new concentration comes with a refill: use "
+                                   "`pumpctl refill --concentration %d`" % (held, new.conc))
+        raise Refusal("STATE", "the reservoir holds %s, not %s at %d µg/mL: stop the pump (`pumpctl stop`), "
+                               "empty and refill the reservoir with the new drug (`pumpctl refill`), then write "
+                               "the program" % (held, new.drug, new.conc))
+
     def resume(self):
         if self.program is None or self.program.mode == MODE_STOPPED:
             raise Refusal("STATE", "there is no program to resume; program the pump first")
-        if self.alarms.motor_blocked():
-            raise Refusal("ALARM", "an alarm that stops the motor is active; resolve it first")
+        blocker = self.alarms.motor_blocker()
+        if blocker is not None:
+            raise Refusal("ALARM", "%s stops the motor and its cause was still present when last measured; resolve it "
+                                   "first (the battery and the line are measured every quarter hour, so wait up to "
+                                   "15 min after fixing them)" % blocker)
         if self.reservoir.empty(self._nl_step, self._pl_step):
             raise Refusal("EMPTY", "the reservoir is empty; refill first")
         self.state = RUNNING
         self.stop_reason = ""
         self.stopped_s = self._stopped_ms = 0
+        self.refilled_stopped = False  # the old program runs on: the reservoir holds its drug
         self._enter_time()  # no catch-up: delivery restarts at the rate for now
 
     def set_wall(self, day, ms):
@@ -163,7 +193,19 @@ class Pump(PumpTick, PumpRecord):
         if self.state != RUNNING:
             return "refused_limit", "the pump is stopped"
         if self.busy():
-            return "refused_lockout", "another bolus is running"
+            if self.bolus_kind is None or self.bolus.rate <= 0:
+                return "refused_lockout", "another bolus (priming or calibration) is running: ask again when it ends"
+            # The patient's question is "when may I ask again": the running bolus's time left.
+            left_ug = self.bolus_left_q // Q_PER_UG
+            left_min = (self.bolus_left_q * 1440 + self.bolus.rate * Q_PER_UG - 1) // (self.bolus.rate * Q_PER_UG)
+            left_min = left_min if left_min > 0 else 1
+            wait_min = (self.gate.wait_s(self.up_s) + 59) // 60  # the lockout may last longer
+            # Short enough for the log record's 80 characters.
+            if wait_min > left_min:
+                return "refused_lockout", ("another bolus is running (%d µg left, about %d min); next allowed in "
+                                           "%d h %02d min" % (left_ug, left_min, wait_min // 60, wait_min % 60))
+            return "refused_lockout", ("another bolus is running (%d µg left, ends in about %d min): ask again then"
+                                       % (left_ug, left_min))
         outcome, detail = self.gate.request(self.up_s, self.rolling, self.max24_ug)
         if outcome == DELIVERED:
             p = self.program.patient
@@ -256,6 +298,8 @@ class Pump(PumpTick, PumpRecord):
         self.reservoir.fill(new_volume_ul)
         self.reservoir.low_nl = low
         self.gate.start_lockout(self.up_s)  # lockout after refill
+        if self.state != RUNNING:
+            self.refilled_stopped = True  # what was filled is the next program's to name
         return expected, mismatch, warn
 
     def change_concentration(self, program, bridge):

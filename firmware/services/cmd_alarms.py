@@ -1,6 +1,16 @@
 # The alarm commands: acknowledge, pause the sound, test the buzzer and lights.
+from core.alarms import MAX_PAUSE_MS
 from core.base import Refusal
 from services.protocol import arg
+
+
+def _span(ms):
+    """A duration as a person gave it: 60 min, 90 s, 250 ms."""
+    if ms >= 60_000 and ms % 60_000 == 0:
+        return "%d min" % (ms // 60_000)
+    if ms >= 1000 and ms % 1000 == 0:
+        return "%d s" % (ms // 1000)
+    return "%d ms" % ms
 
 
 class AlarmCommands:
@@ -23,8 +33,10 @@ class AlarmCommands:
         ms = arg(args, "ms", int)  # the range is the alarm manager's
         try:
             c.alarms.pause_audio(ms, c.pump.up_s)
-        except ValueError as e:
-            raise Refusal("RANGE", str(e))
+        except ValueError:
+            # In the units a person paused with (minutes), not the wire's milliseconds.
+            raise Refusal("RANGE", "an audio pause must be 1 s to %d min, not %s"
+                          % (MAX_PAUSE_MS // 60_000, _span(ms)))
         c.changed(save=False)
         return {"audio_paused_ms": ms}
 

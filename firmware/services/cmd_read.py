@@ -5,10 +5,12 @@ from core.base import Refusal
 from core.druglib import LIBRARY
 from services.protocol import arg
 
+
 # A log page stops at this many stored bytes: the reply (and the copies made to encode, frame
-# and cache it) stays around 2 KB however large the records are, so a download never needs a
-# big contiguous block of a Pico's heap. The host pages on until it has everything.
-_LOG_PAGE_BYTES = 1200
+# and cache it) stays near 1.2 KB however large the records are. On the rp2 port, after a
+# watchdog reset, the largest free block was found to be under 1.7 KB (a 1.2 KB-page reply
+# failed to encode): a download never needs a big contiguous block. The host pages on.
+_LOG_PAGE_BYTES = 700
 _RINGS = ("events", "refusals")  # the event log and the refusals' ring (services/refusals.py)
 
 
@@ -34,6 +36,8 @@ class ReadCommands:
         st["wall"] = [w[0], w[1]] if w else None
         st["calibrated"] = c.calibration.calibrated
         st["refill_day"] = c.refill.day
+        if c.battery is not None:
+            st["battery_mv"] = c.battery()
         st["selftest"] = c.stores.selftest
         st["motor_stalled"] = c.motor.stalled()
         if c.batch is not None:

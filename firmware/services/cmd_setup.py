@@ -102,8 +102,10 @@ class SetupCommands:
         c.calibration.check_day(day)
         old = c.pump.pl_per_step
         if c.calibration.calibrated and not force and (pl * 10 > old * 13 or pl * 13 < old * 10):
-            raise Refusal("FAR_FROM_LAST", "new calibration %d pL/step is more than 30 %% from the last (%d): check the "
-                               "measurement, or pass --force" % (pl, old))
+            # In nL per step, as `pumpctl calibrate` shows it, not the wire's pL.
+            raise Refusal("FAR_FROM_LAST", "new calibration %d.%03d nL per step is more than 30 %% from the last "
+                          "(%d.%03d nL per step): check the measurement, or pass --force"
+                          % (pl // 1000, pl % 1000, old // 1000, old % 1000))
         c.pump.calibrate(pl)
         c.calibration.record(day)
         c.event("calibration", {"pl_per_step": pl, "was": old, "forced": force})

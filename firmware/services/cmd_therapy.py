@@ -29,10 +29,13 @@ class TherapyCommands:
         need_calibration(c.calibration)
         new = _parse(args)
         old = c.pump.program
-        if old is not None and old.conc != new.conc and old.drug == new.drug:
-            raise Refusal("STATE", "a new concentration comes with a refill: use `pumpctl refill --concentration`")
+        c.pump.check_new_program(new)  # a new drug or concentration needs a refill first
         c.pump.set_program(new, LIBRARY.max24_ug(new.drug))  # whole or not at all
         c.alarms.clear("STOPPED_TOO_LONG", c.pump.up_s)
+        if c.refill.day is not None:
+            # The refill-by day is the low-reservoir forecast: a new rate moves it.
+            f = c.pump.forecast()
+            c.refill.day = f["low_day"] if f else None
         c.event("program", {"drug": new.drug, "conc": new.conc, "mode": new.mode, "daily_ug": new.daily_total_ug()})
         for o in new.overrides_used:
             c.event("override", {"limit": o, "drug": new.drug})
@@ -52,6 +55,8 @@ class TherapyCommands:
     def resume(self, args):
         c = self.ctx
         need_calibration(c.calibration)
+        if c.measure is not None:
+            c.measure()  # the battery now, not at the last quarter hour: a new cell may clear EOS
         c.pump.resume()
         c.alarms.clear("STOPPED_TOO_LONG", c.pump.up_s)
         c.event("resume", {})
@@ -75,11 +80,16 @@ class TherapyCommands:
         c = self.ctx
         dose = arg(args, "dose_ug", int)
         dur = arg(args, "duration_min", int)
+        p = c.pump.program
+        if p is not None and dose < 1:
+            # Quote the limit the clinician works with, the drug's, not the protocol's 1..600 µg.
+            soft, hard = LIBRARY.get(p.drug)["bolus"]
+            raise Refusal("RANGE", "a clinician bolus of %s must be 1 to %d µg (over %d µg needs the "
+                          "override bolus_dose), not %d µg" % (p.drug, hard, soft, dose))
         check_bolus_size(dose, dur)  # the pump's range, before the library's limits for the drug
         overrides = args.get("overrides", [])
         if not isinstance(overrides, list):
             raise Refusal("BAD_ARGS", "overrides must be a list of limit names")
-        p = c.pump.program
         if p is None:
             raise Refusal("STATE", "there is no program: a bolus needs a running program")
         used = LIBRARY.check_bolus(p.drug, dose, "clinician", overrides)

@@ -21,7 +21,8 @@ class CommandContext:
 
     def __init__(self, pump, alarms, clock, motor, device_id, board_name, stores, calibration, refill,
                  heap, annunciator, event, changed, sync, annunciate, clock_set, batch=None,
-                 refusals=None, refused=None, usage=None, usage_noted=None):
+                 refusals=None, refused=None, usage=None, usage_noted=None, measure=None,
+                 battery=None):
         self.pump, self.alarms, self.annunciator = pump, alarms, annunciator  # the core
         self.clock, self.motor = clock, motor  # the board's parts the handlers use
         self.device_id, self.board_name = device_id, board_name
@@ -35,6 +36,8 @@ class CommandContext:
         self.refused = refused  # the same, for the clinician's refused requests, into the event log
         self.usage = usage  # core.usage.BolusUsage: patient bolus attempts per day
         self.usage_noted = usage_noted  # usage_noted(delivered): the App saves the counts (bounded)
+        self.measure = measure  # measure(): the measured conditions (battery) read again now
+        self.battery = battery  # battery(): the board's battery in mV now (status shows it)
 
 
 class Commands(ReadCommands, TherapyCommands, SetupCommands, AlarmCommands):

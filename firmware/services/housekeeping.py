@@ -49,6 +49,11 @@ def _battery(app, now):
         app.alarms.clear("BATTERY_ERI", now)
 
 
+def battery_now(app):
+    """Measure the battery at once (App.measure): raise or clear EOS/ERI as the check would."""
+    _battery(app, app.pump.up_s)
+
+
 def _hourly(app):
     hours = app.stores.hours
     if hours is None or not app.pump.clock_set:
@@ -76,6 +81,10 @@ def check(app):
     running = app.pump.state == RUNNING
     for code in conditions.minute_clears(running, app.pump.reservoir.low(), attacked, w is not None):
         app.alarms.clear(code, now)
+    p = app.pump
+    if conditions.dose_limit_clear(p.rolling.total_ug(now), p.max24_ug):
+        app.alarms.clear("DOSE_LIMIT_24H", now)  # the 24 h window rolled on below the maximum
+    flow(app)
     if w is None:
         app.alarms.raise_alarm("CLOCK_NOT_SET", now)
     else:
@@ -83,6 +92,29 @@ def check(app):
             app.alarms.raise_alarm("REFILL_DUE", now)
         _hourly(app)
     stall(app)
+
+
+def flow(app):
+    """With an outlet scale: does the water the head moves arrive (core/flow.py)? If not, stop
+    therapy and the motor, alarm high; once the head is stopped the cause is gone (the alarm
+    stays latched until acknowledged). Without a scale the pump only counts (docs/alarms.md)."""
+    scale = app.board.scale
+    if scale is None:
+        return
+    p = app.pump
+    f = app.flow
+    # A priming run fills the empty line first: its water reaches the outlet only at its end,
+    # so the window starts again after it.
+    turning = p.state == RUNNING and not p.run.steps_left
+    res = f.look(p.steps_total.value(), p.pl_per_step, scale.read_ug(), turning, p.up_s)
+    if res == RAISE:
+        p.stop("no flow")
+        app.motor_abort()
+        if app.alarms.raise_alarm("NO_FLOW", p.up_s):
+            app.event("no_flow", {"expected_nl": f.expected_nl, "arrived_nl": f.arrived_nl})
+            app.save()
+    elif res == CLEAR:
+        app.alarms.clear("NO_FLOW", p.up_s)
 
 
 def stall(app):

@@ -198,6 +198,11 @@ def analyse(samples: Sequence[tuple[float, float]], rate_ml_h: float, density: f
                           [p for p in fl if p.t_s <= STARTUP_S + 1e-9], err, q, tr)
 
 
+def _z(x: float, places: int = 3) -> float:
+    """x, with a value that rounds to zero made +0.0: a CSV never says -0.000."""
+    return 0.0 if round(x, places) == 0 else x
+
+
 def write_csv(result: AccuracyResult, out_dir: str | Path) -> dict[str, Path]:
     """startup.csv (t_min, flow_ml_h, error_pct), trumpet.csv (window_min, max, min, windows),
     summary.csv (key, value). Returns the paths."""
@@ -208,12 +213,12 @@ def write_csv(result: AccuracyResult, out_dir: str | Path) -> dict[str, Path]:
         w = csv.writer(f)
         w.writerow(["t_min", "flow_ml_h", "error_pct"])
         for p in result.flows:
-            w.writerow([f"{p.t_s / 60:.3f}", f"{p.flow_ml_h:.6g}", f"{p.error_pct:.3f}"])
+            w.writerow([f"{p.t_s / 60:.3f}", f"{p.flow_ml_h:.6g}", f"{_z(p.error_pct):.3f}"])
     with open(paths["trumpet"], "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["window_min", "max_error_pct", "min_error_pct", "windows"])
         for t in result.trumpet:
-            w.writerow([t.window_min, f"{t.max_error_pct:.3f}", f"{t.min_error_pct:.3f}", t.windows])
+            w.writerow([t.window_min, f"{_z(t.max_error_pct):.3f}", f"{_z(t.min_error_pct):.3f}", t.windows])
     with open(paths["summary"], "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["key", "value"])
@@ -221,5 +226,5 @@ def write_csv(result: AccuracyResult, out_dir: str | Path) -> dict[str, Path]:
                      ("sample_s", result.sample_s), ("analysis_start_s", result.analysis_start_s),
                      ("analysis_end_s", result.analysis_end_s), ("mean_flow_ml_h", result.mean_flow_ml_h),
                      ("overall_error_pct", result.overall_error_pct)):
-            w.writerow([k, f"{v:.6g}"])
+            w.writerow([k, f"{_z(v, 6):.6g}"])
     return paths

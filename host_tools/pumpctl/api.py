@@ -2,7 +2,7 @@
 
     import pumpctl
     with pumpctl.connect() as pump:          # the running virtual bench, or port="/dev/ttyACM0"
-        pump.program_continuous(500, 2000)
+        pump.program_continuous(500, 2000, confirm=True)   # writing therapy needs confirm
         pump.bench_advance(3_600_000)         # virtual bench only
         pump.bench_advance_until("low-reservoir")   # or "2027-03-01T08:00"; stops at a 400-day cap
         print(pump.status()["delivered_ul"])
@@ -80,19 +80,28 @@ class Pump:
                                "new": programs.summary(check["new"], st["reservoir_ul"])}}
 
     def program_set(self, program: dict[str, Any],
-                    confirm: Optional[Callable[[dict[str, Any]], bool]] = None) -> dict[str, Any]:
-        """Write a program dict (docs/programs.md) after comparing old and new (program_compare);
-        `confirm(comparison)` returning False writes nothing. Returns written, old, new,
-        overrides_used and the comparison."""
+                    confirm: "bool | Callable[[dict[str, Any]], bool] | None" = None) -> dict[str, Any]:
+        """Write a program dict (docs/programs.md) after comparing old and new (program_compare).
+        Writing therapy needs an explicit confirmation: `confirm=True` (the caller has confirmed,
+        like `--yes`) or `confirm(comparison)` returning True; without one (None, False) it
+        raises UsageError and writes nothing; a function returning False writes nothing either.
+        Returns written, old, new, overrides_used and the comparison."""
+        if confirm is None or confirm is False:
+            raise UsageError("writing a program needs a confirmation: pass confirm=True, or a function that "
+                             "sees the comparison and returns True; nothing was written")
         cmp = self.program_compare(program)
-        if confirm is not None and not confirm(cmp):
+        if confirm is not True and not confirm(cmp):
             return {"written": False, "old": cmp["old"], "new": cmp["new"]}
         done = self.link.request("program_set", {"program": program})
-        return {"written": True, "old": done.get("old"), "new": done["new"],
-                "overrides_used": done.get("overrides_used", []), "comparison": cmp["comparison"]}
+        out = {"written": True, "old": done.get("old"), "new": done["new"],
+               "overrides_used": done.get("overrides_used", []), "comparison": cmp["comparison"]}
+        if done.get("cached") is True:
+            out["cached"] = True  # the pump's retry cache answered: it was written once, before
+        return out
 
     def program_continuous(self, rate_ug_per_day: int, concentration_ug_per_ml: int, drug: str = "baclofen",
-                           confirm: Optional[Callable[[dict[str, Any]], bool]] = None) -> dict[str, Any]:
+                           confirm: "bool | Callable[[dict[str, Any]], bool] | None" = None) -> dict[str, Any]:
+        """A continuous program written with program_set: `confirm` as there (required)."""
         _whole("rate_ug_per_day", rate_ug_per_day)
         _whole("concentration_ug_per_ml", concentration_ug_per_ml)
         return self.program_set(programs.continuous(rate_ug_per_day, concentration_ug_per_ml, drug), confirm)
@@ -113,6 +122,10 @@ class Pump:
         if overrides:
             a["overrides"] = list(overrides)
         return self.link.request("bolus", a)
+
+    def patient_usage(self) -> dict[str, Any]:
+        """Per-day patient bolus usage rows (patient role): given, refused, rate-limited."""
+        return self.link.request("patient_usage")
 
     def patient_bolus(self) -> dict[str, Any]:
         """Ask for a patient bolus (connect with role="patient"; lockout and daily limit apply)."""
@@ -171,19 +184,23 @@ class Pump:
         return self.link.request("alarms_test")
 
     # ---- records --------------------------------------------------------------------------------
-    def log_page(self, since: int = 0, max_records: int = LOG_PAGE) -> dict[str, Any]:
-        """One page of the event log: up to `max_records` after sequence number `since`, and
-        the log's last_seq."""
-        return self.link.request("log", {"since": since, "max": max_records})
+    def log_page(self, since: int = 0, max_records: int = LOG_PAGE, ring: str = "events") -> dict[str, Any]:
+        """One page of a log ring ("events": therapy, alarms, programming; "refusals": auth
+        failures, bad frames, patient refusals, replays, counts): up to `max_records` after
+        sequence number `since`, with first_seq, last_seq, corrupt and ring."""
+        a: dict[str, Any] = {"since": since, "max": max_records}
+        if ring != "events":
+            a["ring"] = ring
+        return self.link.request("log", a)
 
     def log(self, since: int = 0, until: Optional[int] = None, progress: ProgressFn = None,
-            page: int = LOG_PAGE) -> list[dict[str, Any]]:
+            page: int = LOG_PAGE, ring: str = "events") -> list[dict[str, Any]]:
         """Every record after `since` (up to `until`, default the last), `page` records a
         request; `progress` is told the sequence number reached."""
         got: list[dict[str, Any]] = []
         pos = since
         while until is None or pos < until:
-            d = self.log_page(pos, page)
+            d = self.log_page(pos, page, ring)
             if until is None:
                 until = int(d.get("last_seq", 0))
             recs = d.get("records") or []

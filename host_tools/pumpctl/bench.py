@@ -2,6 +2,7 @@
 simulated pump, its programmer port a pseudo-terminal, its control channel a unix socket."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pty
@@ -20,6 +21,7 @@ from .flash_build import MPY_FLAGS
 # same objects take up to twice the room. The bench runs the firmware *and* the bench model in
 PICO_HEAP = "512K"
 # 512 KB (fuzzing at 320 KB ran it out of memory): see docs/benchmarks.md.
+PHYSICS_FILE = "physics.json"  # the bench's physical state between runs (keep_physics)
 
 
 class BenchInfo(procs.ProcInfo):
@@ -37,13 +39,91 @@ def _write_json(path: Path, obj: dict) -> None:
 _alive = procs.alive  # the tests call bench._alive
 
 
+def _registry_entry(bench_dir: Path) -> Path:
+    key = hashlib.sha1(str(bench_dir.resolve()).encode()).hexdigest()[:16]
+    return paths.benches_dir() / f"{key}.json"
+
+
+def register(info: BenchInfo) -> None:
+    """Note a started bench in this user's list (one small file per bench directory, so two
+    pumpctl processes starting benches never write the same file)."""
+    d = paths.benches_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    os.chmod(d, 0o700)
+    _write_json(_registry_entry(info.dir), {"dir": str(info.dir)})
+
+
+def _unregister(bench_dir: Path) -> None:
+    try:
+        _registry_entry(bench_dir).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def list_benches() -> list[dict[str, Any]]:
+    """The benches this user has started and not stopped (PUMPCTL_HOME's list), newest first:
+    dir, pid, port, started (Unix time), started_in (the working directory of `bench start`),
+    alive. A bench whose directory no longer holds its bench.json leaves the list."""
+    out: list[dict[str, Any]] = []
+    reg = paths.benches_dir()
+    entries = sorted(reg.glob("*.json")) if reg.is_dir() else []
+    for e in entries:
+        try:
+            bench_dir = Path(json.loads(e.read_text())["dir"])
+            d = json.loads((bench_dir / "bench.json").read_text())
+        except (OSError, ValueError, KeyError, TypeError):
+            e.unlink(missing_ok=True)  # stopped by hand or removed: nothing left to list
+            continue
+        out.append({"dir": str(bench_dir), "pid": d.get("pid"), "port": d.get("port"),
+                    "started": d.get("started"), "started_in": d.get("started_in"),
+                    "mode": d.get("mode"), "alive": bool(d.get("pid")) and _alive(d["pid"])})
+    out.sort(key=lambda b: b["started"] or 0, reverse=True)
+    return out
+
+
+def _nearness(b: dict[str, Any], cwd: Path) -> int:
+    """How near the bench is to the working directory `cwd`: the depth of the deepest of its
+    folder and the folder it was started in that is `cwd` or above it, -1 if neither is."""
+    best = -1
+    for anchor in (b.get("dir"), b.get("started_in")):
+        if not anchor:
+            continue
+        a = Path(anchor).resolve()
+        if a == cwd or a in cwd.parents:
+            best = max(best, len(a.parts))
+    return best
+
+
+def choose(benches: list[dict[str, Any]], cwd: Path, last: Optional[str]) -> Optional[str]:
+    """Which running bench pumpctl talks to when none is named: one started in the working
+    directory `cwd` or the nearest folder above it (or whose own folder is that); else the one
+    started last anywhere (`last`, the pointer file); else the newest running one. `benches` as
+    list_benches gives them, newest first (of two equally near, the newer wins)."""
+    alive = [b for b in benches if b["alive"]]
+    best, depth = None, -1
+    for b in alive:
+        n = _nearness(b, cwd)
+        if n > depth:
+            best, depth = b["dir"], n
+    if best is not None:
+        return str(best)
+    if last and any(b["dir"] == last for b in alive):
+        return last
+    if alive:
+        return str(alive[0]["dir"])
+    return last
+
+
 def find(bench_dir: Optional[Path] = None) -> BenchInfo:
-    """The running bench (the one started last, unless a directory is given)."""
+    """The running bench: the one in `bench_dir` if given, else one started in (or above) the
+    current directory, else the one started last (see choose)."""
     if bench_dir is None:
         ptr = paths.current_bench_file()
-        if not ptr.exists():
+        last = ptr.read_text().strip() if ptr.exists() else None
+        chosen = choose(list_benches(), Path.cwd().resolve(), last)
+        if chosen is None:
             raise BenchError("no virtual bench is running: start one with `pumpctl bench start`, or pass --port for a board")
-        bench_dir = Path(ptr.read_text().strip())
+        bench_dir = Path(chosen)
     f = Path(bench_dir) / "bench.json"
     if not f.exists():
         raise BenchError(f"no virtual bench in {bench_dir}: start one with `pumpctl bench start`")
@@ -124,12 +204,28 @@ def start(bench_dir: Optional[Path] = None, lockstep: bool = True, speed: int = 
     port = os.ttyname(slave)
     flash = bench_dir / "flash.img"
     keys_file = bench_dir / "keys.json"
+    physics = bench_dir / PHYSICS_FILE
+    had_flash = flash.exists()
     if fresh:
-        for f in (flash, keys_file, bench_dir / "flash.img.nvram"):
+        for f in (flash, keys_file, bench_dir / "flash.img.nvram", physics):
             if f.exists():
                 f.unlink()
+    booted = "erased" if fresh and had_flash else ("kept" if had_flash else "new")
     if not flash.exists():
         flash.write_bytes(b"\xff" * (4096 * 352))  # an erased Pico-sized flash
+    kept_physics: Optional[dict[str, Any]] = None
+    if physics.exists():
+        try:
+            kept_physics = json.loads(physics.read_text())
+        except ValueError:
+            physics.unlink()  # half-written by a crash: the bench starts as built
+    if kept_physics and wall == "now" and kept_physics.get("wall"):
+        # The RTC kept time while the bench was off: the pump's clock goes on from where it
+        # was, plus the time it was off (not the computer's date, which a lockstep bench left).
+        off_ms = max(0, int((time.time() - float(kept_physics.get("host_time", time.time()))) * 1000))
+        day, ms = kept_physics["wall"]
+        ms += off_ms
+        wall = f"{day + ms // 86_400_000},{ms % 86_400_000}"
     from .keystore import Keystore, generate_keys
     if not keys_file.exists():
         keys = generate_keys()
@@ -146,6 +242,8 @@ def start(bench_dir: Optional[Path] = None, lockstep: bool = True, speed: int = 
            "--device-id", device_id, "--lib", str(compile_firmware(root))] + mode_args
     if wall:
         cmd += ["--wall", _wall_now() if wall == "now" else wall]
+    if kept_physics:
+        cmd += ["--physics", str(physics)]
     if heap_lock_tick:
         cmd.append("--heap-lock-tick")
     if realistic:
@@ -159,6 +257,8 @@ def start(bench_dir: Optional[Path] = None, lockstep: bool = True, speed: int = 
     info = BenchInfo({"dir": str(bench_dir), "port": port, "control": control_path,
                       "pid": proc.pid, "mode": "lockstep" if lockstep else f"x{speed}",
                       "cmd": cmd, "started": time.time(), "device_id": device_id,
+                      "started_in": os.getcwd(), "flash": booted,
+                      "physics_kept": kept_physics is not None,
                       "options": {"lockstep": lockstep, "speed": speed, "true_pl": true_pl,
                                   "nominal_pl": nominal_pl, "reservoir_ul": reservoir_ul,
                                   "model_ml": model_ml, "heap": heap, "heap_lock_tick": heap_lock_tick,
@@ -178,8 +278,22 @@ def start(bench_dir: Optional[Path] = None, lockstep: bool = True, speed: int = 
             time.sleep(0.05)
     _write_json(bench_dir / "bench.json", info.d)
     paths.state_home().mkdir(parents=True, exist_ok=True)
-    paths.current_bench_file().write_text(str(bench_dir))
+    paths.current_bench_file().write_text(str(bench_dir))  # the fallback: the one started last
+    register(info)
     return info
+
+
+def keep_physics(info: BenchInfo) -> None:
+    """Write what is physically true of the bench (water, beaker, tubing, battery, the RTC's
+    time) to its folder, for the next start to take back: the water does not vanish when the
+    pump's power goes. Quietly does nothing if the bench no longer answers."""
+    try:
+        d = control(info, {"cmd": "physics"}, timeout=10)
+    except BenchError:
+        return
+    d.pop("ok", None)
+    d["host_time"] = time.time()
+    _write_json(info.dir / PHYSICS_FILE, d)
 
 
 def power_cycle(info: BenchInfo, down_ms: int = 0) -> BenchInfo:
@@ -190,6 +304,7 @@ def power_cycle(info: BenchInfo, down_ms: int = 0) -> BenchInfo:
         wall = show["clock"].get("wall")
     except BenchError:
         wall = None
+    keep_physics(info)
     os.kill(info.pid, signal.SIGKILL)
     procs.wait_gone(info.pid, 10, poll_s=0.02)
     wall_arg: Optional[str] = None
@@ -203,6 +318,9 @@ def power_cycle(info: BenchInfo, down_ms: int = 0) -> BenchInfo:
 
 
 def stop(info: BenchInfo, timeout: float = 10.0) -> None:
+    """Stop the bench: its flash image, keys and physical state stay in its folder, and the
+    next `start(fresh=False)` there boots from them (a power-on)."""
+    keep_physics(info)
     try:
         control(info, {"cmd": "stop"}, timeout=timeout)
     except BenchError:
@@ -213,6 +331,7 @@ def stop(info: BenchInfo, timeout: float = 10.0) -> None:
         (info.dir / "bench.json").unlink()
     except FileNotFoundError:
         pass
+    _unregister(info.dir)
     ptr = paths.current_bench_file()
     if ptr.exists() and ptr.read_text().strip() == str(info.dir):
         ptr.unlink()

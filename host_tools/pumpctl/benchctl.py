@@ -7,6 +7,8 @@ Research and education prototype: never for human use.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
@@ -176,13 +178,37 @@ class Bench:
         if fault not in FAULTS:
             raise UsageError(f"unknown bench fault {fault!r}: one of {', '.join(FAULTS)}")
         req: dict[str, Any] = {"cmd": "fault", "fault": fault.replace("-", "_"), "on": on}
-        if fault == "battery":
+        if fault == "battery" and not on:
+            if mv is not None:
+                raise UsageError("--clear puts a fresh 3600 mV cell in: give --mv or --clear, not both")
+        elif fault == "battery":
             if mv is None:
                 raise UsageError("the battery fault needs --mv (e.g. --mv 3200)")
             req["mv"] = mv
         d = self.control(req)
         d.pop("ok", None)
         return d
+
+    def press(self) -> dict[str, Any]:
+        """Press the patient bolus button once; the firmware's button task takes it as a
+        Pico's would. Returns presses (since the bench started) and record: the patient_bolus
+        log record the press wrote (seq, wall, uptime, type, data: outcome, why, src), or None."""
+        d = self.control({"cmd": "press"})
+        d.pop("ok", None)
+        return d
+
+    def fill(self, volume_ul: int) -> dict[str, Any]:
+        """Empty the bench's reservoir and fill it with `volume_ul` µL of water (the physical half
+        of a refill; `pumpctl refill` tells the pump). Returns withdrawn_ul (what was left),
+        volume_ul and reservoir_true_ul."""
+        if type(volume_ul) is not int or volume_ul < 0:
+            raise UsageError(f"the fill volume must be a whole number of µL >= 0, got {volume_ul!r}")
+        cap = int(self.info.d.get("options", {}).get("model_ml", 20)) * 1000
+        if volume_ul > cap:
+            raise UsageError(f"{volume_ul} µL is more than the bench's {cap // 1000} mL reservoir holds")
+        d = self.control({"cmd": "fill", "volume_nl": volume_ul * 1000})
+        return {"withdrawn_ul": d["withdrawn_nl"] // 1000, "withdrawn_nl": d["withdrawn_nl"],
+                "volume_ul": volume_ul, "reservoir_true_ul": d["reservoir_true_nl"] // 1000}
 
     def power_cycle(self, down_ms: int = 0) -> "Bench":
         """Cut the power (no save) and restore it after `down_ms`; the firmware reboots from its
@@ -192,6 +218,33 @@ class Bench:
 
     def stop(self) -> None:
         benchmod.stop(self.info)
+
+
+def refill_bench(info: benchmod.BenchInfo, volume_ul: int) -> dict[str, Any]:
+    """The physical half of `pumpctl refill` on a virtual bench: the bench's reservoir is emptied
+    and filled with the volume the pump was just told, so pump and bench agree (what the bench
+    withdrew is its true water left, which the pump's expected volume only estimates)."""
+    return Bench(info).fill(volume_ul)
+
+
+def refill_bench_text(d: dict[str, Any]) -> str:
+    return (f"The bench's reservoir was filled to match: {d['withdrawn_ul']} µL of water really came out, "
+            f"{d['volume_ul']} µL went in.")
+
+
+_VOLUME = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ml|ul|µl|μl)\s*", re.IGNORECASE)
+
+
+def parse_volume_ul(text: str) -> int:
+    """A volume as a person writes it, `20mL`, `18000uL`, `18000µL`, `2.5 mL`, as whole µL."""
+    m = _VOLUME.fullmatch(text or "")
+    if not m:
+        raise UsageError(f"{text!r} is not a volume: give it with its unit, e.g. 20mL or 18000uL")
+    n, unit = m.group(1), m.group(2).lower()
+    ul = Decimal(n) * 1000 if unit == "ml" else Decimal(n)
+    if ul != ul.to_integral_value():
+        raise UsageError(f"{text} is not a whole number of µL: the bench fills to 1 µL")
+    return int(ul)
 
 
 def find(bench_dir: Optional[str | Path] = None) -> Bench:

@@ -3,7 +3,7 @@ and a duration argument read as one sentence when it is wrong."""
 from __future__ import annotations
 
 import argparse
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from . import api, benchctl
 from .durations import parse_ms
@@ -32,3 +32,20 @@ def duration_arg(text: str) -> int:
         return parse_ms(text)
     except ValueError as e:
         raise UsageError(str(e)) from None
+
+
+def whole(unit: str, minimum: Optional[int] = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in `unit`, refused as one sentence in that unit."""
+    of, after = (f" of {unit}", f" {unit}") if unit else ("", "")
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number{of}, not {text!r}") from None
+        if minimum is not None and v < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum}{after} or more, not {v}")
+        return v
+    parse.__name__ = f"whole number{of}"
+    return parse
+

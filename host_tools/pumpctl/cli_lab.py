@@ -18,6 +18,7 @@ from .durations import format_ms
 from .errors import BenchError, UsageError
 from .output import Out
 from .progress import Progress
+from .render import nonneg_zero
 
 SAMPLE_MS = 30_000
 
@@ -80,7 +81,7 @@ def run_accuracy(pump: api.Pump, rate_ug_per_day: int, concentration: int, drug:
     show = pump.bench_show()
     speed = _speed(str(show.get("mode", "lockstep")))
     if program:
-        pump.program_continuous(rate_ug_per_day, concentration, drug)
+        pump.program_continuous(rate_ug_per_day, concentration, drug, confirm=True)
     rate_ml_h = rate_ug_per_day / concentration / 24.0
     tare = _scale_mg(pump.bench_show(), density)
     samples = [(0.0, 0.0)]
@@ -146,10 +147,10 @@ def cmd_accuracy(args: argparse.Namespace) -> Any:
             "trumpet": [{"window_min": t.window_min, "max_error_pct": t.max_error_pct,
                          "min_error_pct": t.min_error_pct} for t in res.trumpet],
             "files": files}
-    rows = "\n".join(f"  {t.window_min:>2} min: {t.min_error_pct:+7.2f} % .. {t.max_error_pct:+7.2f} %" for t in res.trumpet)
+    rows = "\n".join(f"  {t.window_min:>2} min: {nonneg_zero(t.min_error_pct):+7.2f} % .. {nonneg_zero(t.max_error_pct):+7.2f} %" for t in res.trumpet)
     text = (f"Programmed {args.rate} µg/day of {args.drug} at {args.concentration} µg/mL = {rate_ml_h * 1000:.4g} µL/h.\n"
             f"Overall error over {res.analysis_start_s / 60:.0f}..{res.analysis_end_s / 60:.0f} min: "
-            f"{res.overall_error_pct:+.2f} % (mean flow {res.mean_flow_ml_h * 1000:.4g} µL/h).\n"
+            f"{nonneg_zero(res.overall_error_pct):+.2f} % (mean flow {res.mean_flow_ml_h * 1000:.4g} µL/h).\n"
             f"Trumpet curve (min .. max error per observation window):\n{rows}\n"
             f"Files in {out}: samples.csv, startup.csv, trumpet.csv, summary.csv, trumpet.png, startup.png.\n"
             "The pump is still running the test program.")
@@ -180,8 +181,9 @@ def cmd_plot_reservoir(args: argparse.Namespace) -> Any:
         ul_day = float(programs.summary(prog, int(st["reservoir_ul"]))["daily_volume_ul"])
     else:
         ul_day = 0.0
-    p = _plots().reservoir_projection(float(st["reservoir_ul"]), ul_day, args.out,
-                                   low_ul=float(st.get("low_reservoir_ul", 2000)), refill=refill)
+    pl = _plots()  # the drawdown starts at the pump's clock, not this computer's
+    p = pl.reservoir_projection(float(st["reservoir_ul"]), ul_day, args.out, start=pl.pump_datetime(st.get("wall")),
+                                low_ul=float(st.get("low_reservoir_ul", 2000)), refill=refill)
     return _out({"png": str(p), "reservoir_ul": st["reservoir_ul"], "ul_per_day": ul_day},
                 f"Wrote {p}: {st['reservoir_ul']} µL at {ul_day:.1f} µL/day.")
 

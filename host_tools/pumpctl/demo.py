@@ -37,7 +37,7 @@ def main() -> int:
                 say()
                 say("2. Programming 500 µg/day of baclofen at 2000 µg/mL (simple continuous): that is")
                 say("   0.25 mL a day, the example in docs/programs.md.")
-                pump.program_continuous(500, 2000, "baclofen")
+                pump.program_continuous(500, 2000, "baclofen", confirm=True)
                 say()
                 say("3. Fast-forwarding one day of virtual time (every step happens, in order)...")
                 t1 = time.monotonic()

@@ -39,5 +39,10 @@ def current_bench_file() -> Path:
     return state_home() / "current-bench"
 
 
+def benches_dir() -> Path:
+    """One small file per bench this user started (bench.list_benches)."""
+    return state_home() / "benches"
+
+
 def default_bench_dir() -> Path:
     return state_home() / "bench"

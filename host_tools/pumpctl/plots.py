@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .accuracy import FlowPoint, TrumpetPoint  # noqa: E402
 from .errors import UsageError  # noqa: E402
@@ -136,8 +137,37 @@ def dose_profile(program: dict[str, Any], out: str | Path, title: Optional[str] 
     return _save(fig, out)
 
 
-def history(rows: Sequence[dict[str, Any]], out: str | Path,
-            title: str = "Programmed and delivered dose per hour") -> Path:
+PUMP_TIME = "pump's clock (UTC)"
+_EPOCH = dt.datetime(2000, 1, 1)  # the pump's day 0 (wallclock.EPOCH_2000), naive UTC for matplotlib
+
+
+def pump_datetime(wall: Optional[Sequence[int]]) -> Optional[dt.datetime]:
+    """The pump's wall clock ([day, ms of day], as status carries it) as a naive UTC datetime,
+    or None while the pump's clock is not set."""
+    if not wall or len(wall) < 2:
+        return None
+    return _EPOCH + dt.timedelta(days=int(wall[0]), milliseconds=int(wall[1]))
+
+
+def hour_datetime(hour: int) -> dt.datetime:
+    """The start of a history hour (hours since 2000-01-01 of the pump's clock)."""
+    return _EPOCH + dt.timedelta(hours=int(hour))
+
+
+def _date_axis(ax: Any, span_days: float) -> None:
+    """Dates and times of the pump's clock on the x axis: whole labels, no offset text."""
+    loc = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    fmt = "%Y-%m-%d %H:%M" if span_days <= 3 else "%Y-%m-%d"
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt))
+    for tick in ax.get_xticklabels():
+        tick.set_rotation(30)
+        tick.set_horizontalalignment("right")
+
+
+def history_figure(rows: Sequence[dict[str, Any]],
+                   title: str = "Programmed and delivered dose per hour") -> tuple[Any, Any]:
+    """The figure and axes of `history` (for tests and for the report), not saved."""
     if not rows:
         raise UsageError("history plot needs at least one hour")
     try:
@@ -146,45 +176,139 @@ def history(rows: Sequence[dict[str, Any]], out: str | Path,
         deliv = [float(r["delivered_ug"]) for r in rows]
     except (KeyError, TypeError, ValueError) as e:
         raise UsageError(f"each history row needs hour, programmed_ug and delivered_ug: {e}") from None
+    t = [hour_datetime(x) for x in h]
+    x = [_num(v) for v in t]
     fig, ax = plt.subplots(figsize=SIZE)
-    ax.step(h, prog, where="post", color="black", label="programmed")
-    ax.bar(h, deliv, width=0.8, align="edge", color="tab:orange", alpha=0.7, label="delivered")
-    ax.set_xlabel("hour")
-    ax.set_ylabel("µg per hour")
-    return _finish(fig, ax, title, out)
+    # The programmed line steps at each hour's start and holds through its last hour.
+    ax.step(x + [x[-1] + 1 / 24], prog + [prog[-1]], where="post", color="black", label="programmed")
+    ax.bar(x, deliv, width=0.8 / 24, align="edge", color="tab:orange", alpha=0.7, label="delivered")
+    ax.set_xlim(x[0], x[-1] + 1 / 24)
+    _date_axis(ax, len(h) / 24)
+    ax.set_xlabel(f"time, {PUMP_TIME}: {t[0]:%Y-%m-%d %H:%M} to {t[-1] + dt.timedelta(hours=1):%Y-%m-%d %H:%M}")
+    ax.set_ylabel("dose (µg per hour)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return fig, ax
+
+
+def history(rows: Sequence[dict[str, Any]], out: str | Path,
+            title: str = "Programmed and delivered dose per hour") -> Path:
+    """Programmed (line) and delivered (bars) µg per hour, on the pump's clock."""
+    fig, _ = history_figure(rows, title)
+    return _save(fig, out)
+
+
+def bolus_usage_figure(rows: Sequence[dict[str, Any]],
+                       title: str = "Patient bolus requests per day") -> tuple[Any, Any]:
+    """Stacked bars per day of the pump's clock: delivered, refused by lockout, refused by the
+    daily limit, rate-limited, other. Rows as usage.UsageRow.as_dict()."""
+    if not rows:
+        raise UsageError("the bolus usage plot needs at least one day")
+    days = [r for r in rows if r.get("date")]
+    if not days:
+        raise UsageError("the bolus usage plot needs days of the pump's clock (it was not set)")
+    x = [_num(dt.datetime(*r["date"][:3])) for r in days]
+    fig, ax = plt.subplots(figsize=SIZE)
+    bottom = [0.0] * len(days)
+    for key, label, colour in (("delivered", "delivered", "tab:green"), ("lockout", "refused: lockout", "tab:orange"),
+                               ("limit", "refused: daily limit", "tab:red"),
+                               ("rate_limited", "refused: too many requests", "tab:purple"),
+                               ("other", "other", "tab:grey")):
+        vals = [float(r.get(key, 0) or 0) for r in days]
+        if any(vals):
+            ax.bar(x, vals, bottom=bottom, width=0.8, color=colour, label=label)
+            bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_xlim(min(x) - 0.6, max(x) + 0.6)
+    ax.set_ylim(0, max(max(bottom) * 1.35, 1))  # headroom for the legend
+    # One tick per day (every few days over a long span): never two ticks with the same date.
+    ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, -(-int(max(x) - min(x) + 1) // 10))))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    for tick in ax.get_xticklabels():
+        tick.set_rotation(30)
+        tick.set_horizontalalignment("right")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(f"day, {PUMP_TIME}")
+    ax.set_ylabel("patient bolus requests (count)")
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    return fig, ax
+
+
+def bolus_usage(rows: Sequence[dict[str, Any]], out: str | Path,
+                title: str = "Patient bolus requests per day") -> Path:
+    fig, _ = bolus_usage_figure(rows, title)
+    return _save(fig, out)
 
 
 def _num(t: dt.datetime) -> float:
     return float(mdates.date2num(t))
 
 
-def reservoir_projection(reservoir_ul: float, ul_per_day: float, out: str | Path,
-                         start: Optional[dt.datetime] = None, low_ul: float = 2000.0,
-                         refill: Optional[dt.datetime] = None) -> Path:
-    """Reservoir volume from `start` until empty at `ul_per_day`; marks the low-reservoir date
-    and the refill date (given, or the low-reservoir date when not)."""
+def reservoir_figure(reservoir_ul: float, ul_per_day: float, start: dt.datetime, low_ul: float = 2000.0,
+                     refill: Optional[dt.datetime] = None) -> tuple[Any, Any]:
+    """The figure and axes of `reservoir_projection`, not saved."""
     if reservoir_ul < 0 or ul_per_day < 0 or low_ul < 0:
         raise UsageError("reservoir, daily volume and low threshold must not be negative")
-    start = start or dt.datetime.now().replace(microsecond=0)
+    start = start.replace(tzinfo=None) if start.tzinfo is None else \
+        start.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    if refill is not None and refill.tzinfo is not None:
+        refill = refill.astimezone(dt.timezone.utc).replace(tzinfo=None)
     fig, ax = plt.subplots(figsize=SIZE)
+    ax.plot([_num(start)], [reservoir_ul / 1000], "o", color="tab:blue")
     if ul_per_day > 0:
         days_empty = reservoir_ul / ul_per_day
         days_low = max(0.0, (reservoir_ul - low_ul) / ul_per_day)
         low_at = start + dt.timedelta(days=days_low)
-        empty_at = start + dt.timedelta(days=days_empty)
-        ax.plot([_num(start), _num(empty_at)], [reservoir_ul / 1000, 0], color="tab:blue", label="projected volume")
+        end = start + dt.timedelta(days=days_empty)
+        ax.plot([_num(start), _num(end)], [reservoir_ul / 1000, 0], color="tab:blue", label="projected volume")
         ax.axvline(_num(low_at), color="tab:orange", linestyle="--", label=f"low reservoir {low_at:%Y-%m-%d}")
         refill = refill or low_at
-        title = f"Reservoir projection: {ul_per_day:.1f} µL/day, empty {empty_at:%Y-%m-%d}"
+        title = f"Reservoir projection: {ul_per_day:.1f} µL/day, empty {end:%Y-%m-%d}"
     else:
         end = start + dt.timedelta(days=30)
         ax.plot([_num(start), _num(end)], [reservoir_ul / 1000] * 2, color="tab:blue", label="no delivery programmed")
         title = "Reservoir projection: nothing programmed"
+    # The axis spans the drawdown (and a little after): a refill date far away is named at the
+    # edge instead of stretching the axis until the drawdown is a sliver.
+    span = max((end - start).total_seconds() / 86400, 1.0)
+    lo, hi = start - dt.timedelta(days=span * 0.03), end + dt.timedelta(days=span * 0.08)
     if refill is not None:
-        ax.axvline(_num(refill), color="tab:red", label=f"refill {refill:%Y-%m-%d}")
+        if lo <= refill <= hi:
+            ax.axvline(_num(refill), color="tab:red", label=f"refill {refill:%Y-%m-%d}")
+        else:
+            after = refill > hi
+            gap = (refill - end).days if after else (start - refill).days
+            what = (f"refill {refill:%Y-%m-%d} →\n{gap} days after empty" if after and ul_per_day > 0 else
+                    f"refill {refill:%Y-%m-%d} →\noff the chart" if after else
+                    f"← refill {refill:%Y-%m-%d}\n{gap} days before the pump's today")
+            ax.annotate(what, xy=(1.0 if after else 0.0, 0.55), xycoords="axes fraction",
+                        ha="right" if after else "left", va="center", color="tab:red", fontsize=9,
+                        bbox={"boxstyle": "round", "fc": "white", "ec": "tab:red"})
+            ax.plot([], [], color="tab:red", label=f"refill {refill:%Y-%m-%d} (off the chart)")
     ax.axhline(low_ul / 1000, color="tab:orange", linewidth=0.5)
+    ax.set_xlim(_num(lo), _num(hi))
     ax.set_ylabel("reservoir (mL)")
-    ax.set_ylim(bottom=0)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-    fig.autofmt_xdate()
-    return _finish(fig, ax, title, out)
+    ax.set_ylim(bottom=0, top=max(reservoir_ul / 1000 * 1.1, low_ul / 1000 * 1.2, 0.1))
+    _date_axis(ax, 30.0)
+    ax.set_xlabel(f"date, {PUMP_TIME}; starts at the pump's now, {start:%Y-%m-%d %H:%M}")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return fig, ax
+
+
+def reservoir_projection(reservoir_ul: float, ul_per_day: float, out: str | Path,
+                         start: Optional[dt.datetime] = None, low_ul: float = 2000.0,
+                         refill: Optional[dt.datetime] = None) -> Path:
+    """Reservoir volume from `start` (give the pump's clock: pump_datetime(status["wall"]);
+    this computer's UTC time when None) until empty at `ul_per_day`; marks the low-reservoir
+    date and the refill date (given, or the low-reservoir date when not; named at the edge
+    when it falls outside the drawdown)."""
+    if reservoir_ul < 0 or ul_per_day < 0 or low_ul < 0:
+        raise UsageError("reservoir, daily volume and low threshold must not be negative")
+    start = start or dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
+    fig, _ = reservoir_figure(reservoir_ul, ul_per_day, start, low_ul, refill)
+    return _save(fig, out)

@@ -34,14 +34,36 @@ def wall_text(wall: Optional[Sequence[int]]) -> str:
     return wallclock.from_pump(wall).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def nonneg_zero(x: float, places: int = 2) -> float:
+    """x, with a value that rounds to zero made +0.0: never "-0.00 %"."""
+    return 0.0 if round(x, places) == 0 else x
+
+
 def hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 # ---- the pump ----------------------------------------------------------------------------------
 def identify_text(d: dict[str, Any]) -> str:
-    return (f"{d['device']} {d['device_id']} on board {d['board']}, firmware {d['firmware_version']}, "
-            f"protocol v{d['protocol']}.\n{d['banner']}")
+    lines = [f"{d['device']} {d['device_id']} on board {d['board']}, firmware {d['firmware_version']}, "
+             f"protocol v{d['protocol']}.", d["banner"]]
+    auth = d.get("auth")
+    if isinstance(auth, dict):
+        lines.append(auth_text(d["device_id"], auth))
+    return "\n".join(lines)
+
+
+def auth_text(device_id: str, auth: dict[str, Any]) -> str:
+    """identify's `auth` in words: commands that change therapy are signed with this device's keys."""
+    if not auth.get("provisioned"):
+        return (f"Auth: this pump has no keys yet, so it accepts no command that changes therapy "
+                f"(`pumpctl provision`); keys are per device, chosen by its id {device_id}.")
+    counters = auth.get("counters") or {}
+    seen = ", ".join(f"{role} {n}" for role, n in sorted(counters.items()))
+    fails = (auth.get("failures") or {}).get("since_boot", 0)
+    return (f"Auth: commands that change therapy must be signed with {device_id}'s own keys (a key per "
+            f"device, found by this id); state {auth.get('auth_state', '?')}, last counter accepted per role: "
+            f"{seen or 'none'}; {fails} refused since boot.")
 
 
 def status_text(st: dict[str, Any]) -> str:
@@ -58,15 +80,53 @@ def status_text(st: dict[str, Any]) -> str:
     if st.get("bolus"):
         b = st["bolus"]
         lines.append(f"A {b['kind']} bolus is running: {b['left_ug']} µg left.")
+    lines.extend(_dates_lines(st))
+    lines.append(battery_text(st))
     alarms = st.get("alarms") or []
     if alarms:
         lines.append("Alarms:")
-        lines.append(table([(a["code"], a["priority"], a.get("state", "")) for a in alarms], ("code", "priority", "state")))
+        lines.append(table([(a["code"], a["priority"], a.get("state", ""), since_text(a)) for a in alarms],
+                           ("code", "priority", "state", "since (pump time)")))
     else:
         lines.append("No alarms.")
     lines.append(f"Clock: {wall_text(st.get('wall'))}; uptime {st['uptime_s']} s. "
                  f"Firmware {st['firmware_version']}; heap free {st.get('heap_free', '?')} bytes.")
     return "\n".join(lines)
+
+
+_BATTERY = {"BATTERY_EOS": "end of service: replace it now (the pump stops)",
+            "BATTERY_ERI": "elective replacement: plan a replacement"}
+
+
+def battery_text(st: dict[str, Any]) -> str:
+    """The battery as the pump sees it: its voltage when status gives one, and its alarm."""
+    mv = st.get("battery_mv")
+    volts = f"{mv / 1000:.2f} V, " if isinstance(mv, (int, float)) else ""
+    codes = {a.get("code") for a in st.get("alarms") or []}
+    for code, words in _BATTERY.items():
+        if code in codes:
+            return f"Battery: {volts}{words} ({code})."
+    return f"Battery: {volts}good (no battery alarm)."
+
+
+def _day_text(day: Optional[int]) -> str:
+    return wall_text([day, 0])[:10] if isinstance(day, int) else "?"
+
+
+def _dates_lines(st: dict[str, Any]) -> list[str]:
+    """Low-reservoir and refill-by dates from status's forecast and refill_day (pump days)."""
+    f = st.get("forecast")
+    if not f:
+        return []
+    lines = [f"Low reservoir ({st.get('low_reservoir_ul', '?')} µL) on {_day_text(f.get('low_day'))}, in "
+             f"{f.get('days_to_low')} days; empty on {_day_text(f.get('empty_day'))} "
+             f"(assuming every allowed patient bolus, {f.get('daily_ug_worst')} µg/day)."]
+    if isinstance(st.get("refill_day"), int):
+        lines.append(f"Refill by {_day_text(st['refill_day'])} (the date set at the last refill: the refill "
+                     "reminder comes then).")
+    else:
+        lines.append(f"Refill by {_day_text(f.get('low_day'))} (the low-reservoir date; no refill recorded yet).")
+    return lines
 
 
 def comparison_table(comparison: dict[str, Any]) -> str:
@@ -100,12 +160,32 @@ def program_text(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def alarms_text(d: dict[str, Any]) -> str:
+def since_text(a: dict[str, Any]) -> str:
+    """When an alarm was listed: the pump's wall clock (since_wall), else its uptime."""
+    w = a.get("since_wall")
+    if isinstance(w, (list, tuple)) and len(w) >= 6:
+        return "%04d-%02d-%02d %02d:%02d:%02d" % tuple(w[:6])
+    return f"uptime {a.get('since')} s (clock not set)"
+
+
+def audio_pause_text(d: dict[str, Any], wall: Optional[Sequence[int]] = None) -> str:
+    """Whether alarm audio is paused, and until when in the pump's time when `wall` is its clock."""
+    ms = d.get("audio_paused_ms") or 0
+    if ms <= 0:
+        return "Alarm audio is not paused."
+    if wall:
+        until = wallclock.from_pump(wall) + dt.timedelta(milliseconds=ms)
+        return f"Alarm audio is paused until {until:%Y-%m-%d %H:%M:%S} pump time ({span_text(ms)} more); the lights stay on."
+    return f"Alarm audio is paused for {span_text(ms)} more; the lights stay on."
+
+
+def alarms_text(d: dict[str, Any], wall: Optional[Sequence[int]] = None) -> str:
     act = d.get("active") or []
+    pause = audio_pause_text(d, wall)
     if not act:
-        return "No active alarms."
-    return table([(a["code"], a["priority"], str(a["since"]), a["state"]) for a in act],
-                 ("code", "priority", "since (uptime s)", "state"))
+        return "No active alarms." + ("" if not d.get("audio_paused_ms") else "\n" + pause)
+    return table([(a["code"], a["priority"], since_text(a), a["state"]) for a in act],
+                 ("code", "priority", "since (pump time)", "state")) + "\n" + pause
 
 
 def drugs_text(d: dict[str, Any]) -> str:
@@ -145,17 +225,22 @@ def settings_text(d: dict[str, Any]) -> str:
 
 
 # ---- records -----------------------------------------------------------------------------------
+def data_text(data: Any) -> str:
+    """A record's data whole, as people read it: µg, not \\u00b5g."""
+    return json.dumps(data, ensure_ascii=False, separators=(", ", ": "))
+
+
 def log_csv(recs: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["seq", "wall", "uptime_s", "type", "data"])
     for r in recs:
-        w.writerow([r["seq"], wall_text(r.get("wall")), r.get("uptime"), r["type"], json.dumps(r.get("data"))])
+        w.writerow([r["seq"], wall_text(r.get("wall")), r.get("uptime"), r["type"], data_text(r.get("data"))])
     return buf.getvalue().rstrip("\n")
 
 
 def log_table(recs: list[dict[str, Any]]) -> str:
-    rows = [(str(r["seq"]), wall_text(r.get("wall")), r["type"], json.dumps(r.get("data"))[:70]) for r in recs]
+    rows = [(str(r["seq"]), wall_text(r.get("wall")), r["type"], data_text(r.get("data"))) for r in recs]
     return table(rows, ("seq", "time", "event", "data")) if rows else "No new events."
 
 
@@ -172,7 +257,7 @@ def calibration_text(d: dict[str, Any], temperature: float) -> str:
              f"{r['volume_ul']:.1f} µL -> {r['pl_per_step'] / 1000:.3f} nL/step" for i, r in enumerate(d["runs"])]
     lines.append(f"Water density at {temperature:.1f} °C: {d['density_g_per_ml']:.5f} g/mL. {d['steps']} steps per run.")
     lines.append(f"Calibration: {d['pl_per_step'] / 1000:.3f} nL per step (was {d['was_pl_per_step'] / 1000:.3f}, "
-                 f"{d['change_percent']:+.2f} %), stored on the pump with today's date.")
+                 f"{nonneg_zero(d['change_percent']):+.2f} %), stored on the pump with today's date.")
     return "\n".join(lines)
 
 
@@ -189,8 +274,13 @@ def bench_show_text(d: dict[str, Any]) -> str:
             ("head steps turned", str(d["head_steps"])),
             ("true volume per step", f"{d['true_pl_per_step'] / 1000:.3f} nL"),
             ("steps that moved only air", str(d["dry_steps"])),
-            ("battery", f"{d['battery_mv']} mV"),
-            ("clock", f"{d['clock']['uptime_s']} s since bench start ({d['mode']}); wall {wall_text(d['clock'].get('wall'))}")]
+            ("battery", f"{d['battery_mv']} mV")]
+    if "pressure_kpa" in d:  # the line behind the outlet: what a blockage builds up (Part 8)
+        rows.append(("outlet", "BLOCKED" if d.get("outlet_blocked") else "open"))
+        rows.append(("pressure in the line", f"{d['pressure_kpa']} kPa"))
+        rows.append(("water held in the line (pushed, not yet out)", f"{d.get('stored_nl', 0) / 1000:.3f} µL"))
+        rows.append(("steps the stalled head could not turn", str(d.get("stalled_steps", 0))))
+    rows.append(("clock", f"{d['clock']['uptime_s']} s since bench start ({d['mode']}); wall {wall_text(d['clock'].get('wall'))}"))
     c = d["clock"]
     if "keeping_up" in c:  # speed mode: did every wake come on time?
         late_s = c["max_late_ms"] / 1000

@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any, Callable, Optional, TextIO
 
+from .render import since_text
+
 RESET = "\x1b[0m"
 BOLD = "\x1b[1m"
 RED = "\x1b[1;37;41m"     # high priority: white on red
@@ -68,7 +70,7 @@ def render(status: dict[str, Any], show: Optional[dict[str, Any]] = None, colour
         lines.append("alarms")
         for a in alarms:
             pr = str(a.get("priority", "?"))
-            row = f" {pr.upper():6} {a.get('code', '?'):24} {a.get('state', '')}  since {a.get('since', '?')} s"
+            row = f" {pr.upper():6} {a.get('code', '?'):24} {a.get('state', '')}  since {since_text(a)}"
             lines.append(_c(row, PRIORITY_COLOUR.get(pr, BOLD), colour))
     else:
         lines.append("alarms    " + _c("none", GREEN, colour))

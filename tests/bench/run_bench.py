@@ -204,7 +204,7 @@ def pico_rows(minutes: int = 20) -> list[tuple[str, str]]:
             d0 = b.request("status")["delivered_steps"]
             st0 = b.ctl("stats json")
             with b.pump() as p:
-                p.program_continuous(500, 2000, "baclofen")
+                p.program_continuous(500, 2000, "baclofen", confirm=True)
             b.speed(50)
             t0n = b.t_ns()
             w0 = time.perf_counter()

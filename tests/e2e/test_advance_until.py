@@ -254,7 +254,7 @@ def test_the_python_api(bench, home):
     info = bench(reservoir_ul=100)
     with api.connect(bench_dir=info.dir) as pump:
         pump.settings(low_reservoir_ul=0)
-        pump.program_continuous(10_000, 1000, drug="water")
+        pump.program_continuous(10_000, 1000, drug="water", confirm=True)
         told: list[int] = []
         r = pump.bench_advance_until("empty", cap_ms=DAY, progress=told.append)
         assert r["stopped_by"] == "event" and r["hit"]["code"] == "RESERVOIR_EMPTY"

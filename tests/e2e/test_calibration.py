@@ -26,7 +26,7 @@ def test_calibration_brings_a_3_percent_head_under_1_percent(bench, pumpctl, tmp
 @pytest.mark.safety("SR-016")
 def test_calibration_refuses_nonsense_and_keeps_the_old_value(bench, pumpctl):
     bench()
-    pumpctl("program", "continuous", "500", "--concentration", "2000")
+    pumpctl("program", "continuous", "500", "--concentration", "2000", "--yes")
     err = pumpctl("calibrate", ok=False)
     assert "stop therapy first" in err["error"]["message"]
     pumpctl("stop")
@@ -52,7 +52,7 @@ def test_calibration_refuses_nonsense_and_keeps_the_old_value(bench, pumpctl):
 def test_two_weeks_across_the_tick_wrap_stay_within_one_step(bench, pumpctl):
     # The board's ticks wrap at 2**30 ms (12.4 days), as a Pico's time.ticks_ms() does.
     bench()
-    pumpctl("program", "continuous", "437", "--concentration", "2000")
+    pumpctl("program", "continuous", "437", "--concentration", "2000", "--yes")
     for day in range(1, 15):
         pumpctl("bench", "advance", "1d")
         st = pumpctl("status")

@@ -65,7 +65,7 @@ def _after(records: list[dict[str, Any]], seq: int) -> list[dict[str, Any]]:
 @pytest.mark.safety("SR-007", "SR-032")
 def test_power_cut_mid_therapy_restores_state_and_never_catches_up(rig, pumpctl):
     rig()
-    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC), "--yes")
     prog = pumpctl("program", "show")["program"]
     # 2 h = 8 save periods of 15 min from the program command: the state on flash is current.
     pumpctl("bench", "advance", "2h")
@@ -83,17 +83,20 @@ def test_power_cut_mid_therapy_restores_state_and_never_catches_up(rig, pumpctl)
     for k in ("delivered_steps", "delivered_nl", "delivered_ug", "reservoir_nl"):
         assert after[k] == before[k], (k, before[k], after[k])
     assert after["alarms"] == []
-    # No catch-up burst at boot: the fresh bench process's head has not turned.
-    assert _show(pumpctl)["head_steps"] == 0
+    # No catch-up burst at boot: the head has not turned since the cut (the bench keeps its
+    # physical state across a power cut: the head's count goes on).
+    h0 = _show(pumpctl)["head_steps"]
+    assert h0 == 2 * STEPS_PER_H
 
     pumpctl("bench", "advance", "1h")
     truth = _show(pumpctl)
     st = pumpctl("status")
+    moved = truth["head_steps"] - h0
     # The next hour moves what the program asks for now (200 steps), not the 400 missed on top.
-    assert abs(truth["head_steps"] - STEPS_PER_H) <= 1, truth["head_steps"]
+    assert abs(moved - STEPS_PER_H) <= 1, moved
     assert truth["outlet_nl"] == truth["head_steps"] * STEP_NL
-    assert st["delivered_steps"] - before["delivered_steps"] == truth["head_steps"]
-    assert before["reservoir_nl"] - st["reservoir_nl"] == truth["head_steps"] * STEP_NL
+    assert st["delivered_steps"] - before["delivered_steps"] == moved
+    assert before["reservoir_nl"] - st["reservoir_nl"] == moved * STEP_NL
 
     new = _after(_log_all(pumpctl), seq_before)
     types = [r["type"] for r in new]
@@ -110,7 +113,7 @@ def test_power_cut_mid_therapy_restores_state_and_never_catches_up(rig, pumpctl)
 @pytest.mark.safety("SR-007", "SR-032")
 def test_power_cut_between_saves_keeps_delivered_and_measures_the_outage(rig, pumpctl):
     rig()
-    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC), "--yes")
     pumpctl("bench", "advance", "2h10m")  # last save at 2h; 10 min (33 steps) since
     before = pumpctl("status")
     moved = _show(pumpctl)["head_steps"]
@@ -136,7 +139,7 @@ def test_outage_without_a_clock_is_measured_when_the_clock_is_set(rig, pumpctl):
     import signal
     from pumpctl import api
     info = rig()
-    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC), "--yes")
     pumpctl("bench", "advance", "2h")
     before = pumpctl("status")
     os.kill(info.pid, signal.SIGKILL)  # the power cut; the board comes back with no clock
@@ -170,7 +173,7 @@ def test_clock_set_before_the_last_record_says_the_outage_cannot_be_measured(rig
     import signal
     from pumpctl import api
     info = rig()
-    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC), "--yes")
     pumpctl("bench", "advance", "2h")
     before = pumpctl("status")
     os.kill(info.pid, signal.SIGKILL)
@@ -194,7 +197,7 @@ def test_power_cut_mid_bolus_cancels_the_bolus_without_catch_up(rig, pumpctl):
     cancels it; after the reboot only the basal program runs (the rest of the bolus is neither
     restarted nor completed)."""
     rig()
-    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC), "--yes")
     pumpctl("bench", "advance", "15m")
     pumpctl("bolus", "50", "--duration", "60m")  # 25 µL = 500 steps over 60 min, on top of basal
     pumpctl("bench", "advance", "15m")  # a periodic save lands exactly here (30 min)
@@ -210,15 +213,16 @@ def test_power_cut_mid_bolus_cancels_the_bolus_without_catch_up(rig, pumpctl):
     assert after["state"] == "running" and after["rate_ug_per_day"] == RATE
     assert after["delivered_steps"] == mid["delivered_steps"]
     assert after["dose_24h_ug"] == mid["dose_24h_ug"]
-    assert _show(pumpctl)["head_steps"] == 0
+    h0 = _show(pumpctl)["head_steps"]
+    assert h0 == 225  # the bench keeps its head's count across the cut: nothing turned since
 
     pumpctl("bench", "advance", "1h")
     truth = _show(pumpctl)
     # Basal only: 200 steps. Had the bolus resumed it would be 200 + 375, completed as a catch-up more.
-    assert abs(truth["head_steps"] - STEPS_PER_H) <= 1, truth["head_steps"]
+    assert abs(truth["head_steps"] - h0 - STEPS_PER_H) <= 1, truth["head_steps"]
     st = pumpctl("status")
     assert st["bolus"] is None
-    assert st["delivered_steps"] - mid["delivered_steps"] == truth["head_steps"]
+    assert st["delivered_steps"] - mid["delivered_steps"] == truth["head_steps"] - h0
 
     new = _after(_log_all(pumpctl), seq_before)
     assert [r["type"] for r in new][:2] == ["power_on", "under_delivery"]
@@ -231,7 +235,7 @@ def test_power_cut_mid_bolus_cancels_the_bolus_without_catch_up(rig, pumpctl):
 @pytest.mark.safety("SR-007")
 def test_bolus_cut_by_power_loss_is_logged_with_its_undelivered_dose(rig, pumpctl):
     rig()
-    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC), "--yes")
     pumpctl("bench", "advance", "15m")
     pumpctl("bolus", "50", "--duration", "60m")
     pumpctl("bench", "advance", "15m")
@@ -249,7 +253,7 @@ def test_bolus_cut_by_power_loss_is_logged_with_its_undelivered_dose(rig, pumpct
 # ---- (3) 30 days: log and history against the outlet ---------------------------------------
 def test_thirty_days_history_and_log_match_the_outlet(rig, pumpctl):
     rig()
-    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC), "--yes")
     pumpctl("bench", "advance", "30d")
     st = pumpctl("status")
     truth = _show(pumpctl)
@@ -287,7 +291,7 @@ def test_thirty_days_history_and_log_match_the_outlet(rig, pumpctl):
 # ---- (4) a corrupted flash image ---------------------------------------------------------------
 def _stopped_image_with_therapy(rig, pumpctl) -> tuple[Path, dict[str, Any]]:
     info = rig()
-    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC))
+    pumpctl("program", "continuous", str(RATE), "--concentration", str(CONC), "--yes")
     pumpctl("bench", "advance", "2h")
     st = pumpctl("status")
     benchmod.stop(info)  # a clean stop saves; the bench is now off
@@ -308,6 +312,7 @@ def test_corrupted_state_on_flash_keeps_the_motor_stopped_with_high_alarms(rig, 
     img_path.write_bytes(bytes(img))
 
     benchmod.start(img_path.parent, lockstep=True, wall=WALL, fresh=False)
+    h0 = _show(pumpctl)["head_steps"]  # the bench's head count goes on from its last run
     st = pumpctl("status")
     codes = {a["code"]: a for a in st["alarms"]}
     assert "SELF_TEST_FAILED" in codes and "MEMORY_CRITICAL" in codes, st["alarms"]
@@ -322,7 +327,7 @@ def test_corrupted_state_on_flash_keeps_the_motor_stopped_with_high_alarms(rig, 
     # An hour: the head does not turn (the old program would have moved 200 steps).
     pumpctl("bench", "advance", "1h")
     truth = _show(pumpctl)
-    assert truth["head_steps"] == 0 and truth["motor"]["enabled"] is False
+    assert truth["head_steps"] == h0 and truth["motor"]["enabled"] is False
     log = _log_all(pumpctl)
     pon = [r for r in log if r["type"] == "power_on"]
     assert pon[-1]["data"]["selftest"] == ["state checksum bad: no usable copy"]

@@ -84,13 +84,14 @@ def campaign(tmp_path_factory: pytest.TempPathFactory):
 
 def _run(p: Rig, rng: random.Random) -> dict[str, Any]:
     acked: list[tuple[str, int]] = []  # (type, key figure) of every event the host got an OK for
-    prog = p("program", "continuous", "480", "--concentration", str(CONC))["new"]
+    prog = p("program", "continuous", "480", "--concentration", str(CONC), "--yes")["new"]
     acked.append(("program", 480))
     st = p("status")
     const_nl = st["reservoir_nl"] + st["delivered_nl"]  # fixed between refills
     cuts: list[dict[str, Any]] = []
     problems: list[str] = []
     refused: list[str] = []
+    head0 = 0  # the bench's head count at this life's boot (it keeps its physics across a cut)
     for cycle in range(CYCLES):
         rate = prog["rate_ug_per_day"]
         life_bound_hi = 0.0  # steps this life may move: basal integral + boluses started, + slack
@@ -105,7 +106,7 @@ def _run(p: Rig, rng: random.Random) -> dict[str, Any]:
             action = rng.choice(("program", "bolus", "refill"))
             if action == "program":
                 r = rng.choice(RATES)
-                prog = p("program", "continuous", str(r), "--concentration", str(CONC))["new"]
+                prog = p("program", "continuous", str(r), "--concentration", str(CONC), "--yes")["new"]
                 acked.append(("program", r))
                 rate = r
             elif action == "bolus":
@@ -131,7 +132,7 @@ def _run(p: Rig, rng: random.Random) -> dict[str, Any]:
         life_bound_lo += _steps(rate, ms)
         segs += 1
         before = p("status")
-        moved = p("bench", "show")["head_steps"]
+        moved = p("bench", "show")["head_steps"] - head0
         down = rng.choice(("0s", "7m", "45m", "2h"))
         p("bench", "power-cycle", "--down", down)
 
@@ -142,7 +143,8 @@ def _run(p: Rig, rng: random.Random) -> dict[str, Any]:
         log = p("log", "--since", "0")
         c = {"cycle": cycle, "down": down, "before": before, "mid_bolus": before["bolus"] is not None, "after": after, "moved": moved,
              "lo": life_bound_lo - segs - 1, "hi": life_bound_hi + segs + 1,
-             "head_at_boot": p("bench", "show")["head_steps"]}
+             "head_at_boot": p("bench", "show")["head_steps"] - head0 - moved}
+        head0 += moved
         cuts.append(c)
         if ident.get("device_id") != "SIM-0001":
             problems.append(f"cycle {cycle}: identify {ident}")
@@ -224,7 +226,7 @@ def test_a_bolus_never_makes_the_control_loop_spin(tmp_path_factory):
         rig = Rig(base / "home", base / "bench")
         info = benchmod.start(rig.dir, lockstep=True, wall=WALL)
         try:
-            rig("program", "continuous", "480", "--concentration", str(CONC))
+            rig("program", "continuous", "480", "--concentration", str(CONC), "--yes")
             rig.advance(2_000_000)
             rig("bolus", "10", "--duration", "5m")
             try:

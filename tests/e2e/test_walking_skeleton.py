@@ -20,7 +20,7 @@ def test_one_day_of_500ug_at_2000_moves_250ul_within_one_step(bench, pumpctl):
     bench(true_pl=51_500, nominal_pl=50_000)
     st0 = pumpctl("status")
     assert st0["state"] == "stopped" and st0["reservoir_ul"] == 20_000
-    pumpctl("program", "continuous", "500", "--concentration", "2000")
+    pumpctl("program", "continuous", "500", "--concentration", "2000", "--yes")
     pumpctl("bench", "advance", "1d")
     st = pumpctl("status")
     assert st["state"] == "running"
@@ -44,7 +44,7 @@ def test_contract_through_the_console_script(bench, pumpctl):
     st = json.loads(r.stdout)
     for key in ("state", "reservoir_ul", "delivered_ul", "rate_ug_per_day", "concentration_ug_per_ml", "alarms", "firmware_version"):
         assert key in st
-    r = pumpctl.script("program", "continuous", "500", "--concentration", "2000")
+    r = pumpctl.script("program", "continuous", "500", "--concentration", "2000", "--yes")
     assert r.returncode == 0, r.stderr
     r = pumpctl.script("--json", "bench", "show")
     show = json.loads(r.stdout)
@@ -58,10 +58,10 @@ def test_contract_through_the_console_script(bench, pumpctl):
 @pytest.mark.safety("SR-001", "SR-017", "SR-023")
 def test_refused_program_changes_nothing(bench, pumpctl):
     bench()
-    pumpctl("program", "continuous", "500", "--concentration", "2000")
-    err = pumpctl("program", "continuous", "5000", "--concentration", "2000", ok=False)
+    pumpctl("program", "continuous", "500", "--concentration", "2000", "--yes")
+    err = pumpctl("program", "continuous", "5000", "--concentration", "2000", "--yes", ok=False)
     assert err["error"]["code"] == "HARD_LIMIT" and "hard limit" in err["error"]["message"]
-    err = pumpctl("program", "continuous", "500", "--concentration", "3", ok=False)
+    err = pumpctl("program", "continuous", "500", "--concentration", "3", "--yes", ok=False)
     assert err["error"]["code"] == "BAD_CONCENTRATION"
     shown = pumpctl("program", "show")
     assert shown["program"]["rate_ug_per_day"] == 500 and shown["program"]["concentration_ug_per_ml"] == 2000
@@ -69,7 +69,7 @@ def test_refused_program_changes_nothing(bench, pumpctl):
 
 def test_stop_and_resume_never_catch_up(bench, pumpctl):
     bench()
-    pumpctl("program", "continuous", "480", "--concentration", "2000")  # 10 µL/h = 200 steps/h
+    pumpctl("program", "continuous", "480", "--concentration", "2000", "--yes")  # 10 µL/h = 200 steps/h
     pumpctl("bench", "advance", "6h")
     a = pumpctl("status")["delivered_steps"]
     assert abs(a - 1200) <= 1
@@ -90,7 +90,7 @@ def _raw(port: str, data: bytes, wait: float = 0.5) -> list[bytes]:
 @pytest.mark.safety("SR-045")
 def test_bad_bytes_get_errors_and_the_link_recovers(bench, pumpctl):
     info = bench()
-    pumpctl("program", "continuous", "500", "--concentration", "2000")
+    pumpctl("program", "continuous", "500", "--concentration", "2000", "--yes")
     before = pumpctl("program", "show")
     good = frames.encode({"s": 7, "c": "status"})
     corrupt = good.replace(b"status", b"statuz")  # CRC no longer matches
@@ -119,7 +119,7 @@ def test_bad_bytes_get_errors_and_the_link_recovers(bench, pumpctl):
 
 def test_a_retried_request_is_answered_from_cache_not_run_twice(bench, pumpctl):
     info = bench()
-    pumpctl("program", "continuous", "500", "--concentration", "2000")
+    pumpctl("program", "continuous", "500", "--concentration", "2000", "--yes")
     from pumpctl.link import Link
     with Link(info.port) as link:
         link.enable_auth("SIM-0001")
@@ -128,15 +128,15 @@ def test_a_retried_request_is_answered_from_cache_not_run_twice(bench, pumpctl):
     r1 = _raw(info.port, f)
     assert frames.parse(r1[-1])["ok"] is True
     pumpctl("resume")
-    r2 = _raw(info.port, f)  # same seq and body: the cached reply, the pump keeps running
-    assert r1[-1] == r2[-1]
+    r2 = _raw(info.port, f)  # same seq, body and MAC: the cached reply, the pump keeps running
+    assert frames.parse(r2[-1]) == dict(frames.parse(r1[-1]), cached=True)  # marked as a repeat
     assert pumpctl("status")["state"] == "running"
 
 
 @pytest.mark.safety("SR-006")
 def test_tick_allocates_nothing_over_a_day_at_pico_heap(bench, pumpctl):
     bench(heap_lock_tick=True)
-    pumpctl("program", "continuous", "800", "--concentration", "500")
+    pumpctl("program", "continuous", "800", "--concentration", "500", "--yes")
     pumpctl("bench", "advance", "1d")
     st = pumpctl("status")
     assert st["state"] == "running" and st["delivered_steps"] > 0

@@ -20,6 +20,7 @@ EXPECTED = {
     "WATCHDOG_RESET": ("medium", True, False, False),
     "SELF_TEST_FAILED": ("high", True, True, False),
     "AUTH_FAILURES": ("low", True, False, False),
+    "NO_FLOW": ("high", True, True, True),
     "ALARM_TEST": ("low", False, False, False),
 }
 
@@ -84,7 +85,8 @@ def test_bad_input_is_refused_and_changes_nothing():
 def test_non_latching_alarm_leaves_when_its_cause_clears():
     m = AlarmManager()
     eq(m.raise_alarm("RESERVOIR_LOW", 10), True)
-    eq(m.active(), [{"code": "RESERVOIR_LOW", "priority": "medium", "since": 10, "state": "active"}])
+    eq(m.active(), [{"code": "RESERVOIR_LOW", "priority": "medium", "since": 10, "since_wall": None,
+                     "state": "active"}])
     eq(m.highest(), "medium")
     eq(m.clear("RESERVOIR_LOW", 20), True)
     eq(m.active(), [])
@@ -178,7 +180,8 @@ def test_reraise_after_acknowledged_and_cleared_is_a_new_alarm():
     m.ack("RESERVOIR_LOW", 2)
     m.clear("RESERVOIR_LOW", 3)
     m.raise_alarm("RESERVOIR_LOW", 40)
-    eq(m.active(), [{"code": "RESERVOIR_LOW", "priority": "medium", "since": 40, "state": "active"}])
+    eq(m.active(), [{"code": "RESERVOIR_LOW", "priority": "medium", "since": 40, "since_wall": None,
+                     "state": "active"}])
 
 
 @req("SR-030")
@@ -300,7 +303,7 @@ def test_active_lists_most_urgent_first_then_oldest():
        [("OCCLUSION", 4), ("STOPPED_TOO_LONG", 5), ("BATTERY_ERI", 0), ("CLOCK_NOT_SET", 2),
         ("RESERVOIR_LOW", 3), ("REFILL_DUE", 1)])
     for a in m.active():
-        eq(sorted(a.keys()), ["code", "priority", "since", "state"])
+        eq(sorted(a.keys()), ["code", "priority", "since", "since_wall", "state"])
 
 
 def test_history_keeps_the_last_n_oldest_first():

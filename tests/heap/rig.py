@@ -29,7 +29,11 @@ HERE = Path(__file__).resolve().parent
 BUILD = ROOT / "build"
 WASM_PKG = "@micropython/micropython-webassembly-pyscript"
 WASM_VERSION = "1.29.0-6"  # MicroPython 1.29, as the unix port in requirements.txt
-PICO_HEAP = 190 * 1024  # "the Pico leaves about 190 KB to Python" (docs/benchmarks.md)
+# The first estimate of what a Pico leaves Python was 190 KB; the official rp2 image measured
+# 245 888 B (RP2_HEAP below). Since issues 16 and 17 the firmware's estimated peak (184 KB) no
+# longer fits 190 KB with the margin; it is held to 208 KB, which leaves the measured heap more
+# than 37 KB beyond the margin. tests/pico/test_boot.py checks the real image's free heap.
+PICO_HEAP = 208 * 1024
 # What the official MicroPython v1.28.0 rp2 image really gives Python on a Pico, as the emulated
 # Pico reports it (status heap_total; docs/benchmarks.md). The Pico estimate is held to the
 # stricter PICO_HEAP; the whole rig, which carries the sim board and the scripted programmer
@@ -38,7 +42,10 @@ RP2_HEAP = 245_888
 # The 64-bit port needed 257..267 KB for the scenario until issue 14 split app.py, commands and
 # five long modules: about 25 KB more live heap on 64 bits (9 KB at boot on the rp2 port), so it
 # now fails at 288 KB and passes at 304 KB (docs/benchmarks.md, 2026-12-02).
-HEAP64 = 312 * 1024
+# Issues 16 and 17 (the refusals ring and its budget, the bolus usage, 4 KB frames, the measured
+# delivery check, messages in the user's units) added about 15 KB live heap at boot on the rp2
+# port (156 -> 171 KB) and about 30 KB on 64 bits: the scenario no longer fits 312 KB.
+HEAP64 = 344 * 1024
 
 
 class RigError(RuntimeError):

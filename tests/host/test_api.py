@@ -22,7 +22,7 @@ def test_identify_and_status(pump: api.Pump) -> None:
 
 
 def test_program_deliver_and_show(pump: api.Pump) -> None:
-    done = pump.program_continuous(480, 2000)  # 240 µL/day = 10 µL/h
+    done = pump.program_continuous(480, 2000, confirm=True)  # 240 µL/day = 10 µL/h
     assert done["new"]["rate_ug_per_day"] == 480
     shown = pump.program_show()
     assert shown["program"]["mode"] == "continuous" and shown["state"] == "running"
@@ -37,7 +37,7 @@ def test_program_deliver_and_show(pump: api.Pump) -> None:
 def test_device_error_carries_code(pump: api.Pump) -> None:
     with pytest.raises(DeviceError) as e:
         pump.program_set({"drug": "baclofen", "concentration_ug_per_ml": 2000, "mode": "continuous",
-                          "rate_ug_per_day": 10_000_000})
+                          "rate_ug_per_day": 10_000_000}, confirm=True)
     assert e.value.code and e.value.code != "ERROR"
     assert pump.program_show()["program"]["rate_ug_per_day"] == 480  # nothing changed
 
@@ -61,13 +61,13 @@ def test_time_sync(pump: api.Pump) -> None:
 
 def test_bad_arguments_refused_locally(pump: api.Pump) -> None:
     with pytest.raises(UsageError):
-        pump.program_continuous(-5, 2000)
+        pump.program_continuous(-5, 2000, confirm=True)
     with pytest.raises(UsageError):
         pump.bench_advance(-1)
     with pytest.raises(UsageError):
         pump.pause(0)
     with pytest.raises(UsageError):
-        pump.program_set("not a program")  # type: ignore[arg-type]
+        pump.program_set("not a program", confirm=True)  # type: ignore[arg-type]
 
 
 def test_bench_methods_need_a_bench(pump: api.Pump) -> None:

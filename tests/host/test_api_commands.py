@@ -31,7 +31,7 @@ def test_program_write_compares_first_and_confirm_can_refuse(fresh_pump: api.Pum
     assert done == {"written": False, "old": before, "new": seen[0]["new"]}
     assert seen[0]["comparison"]["new"]["daily_total_ug"] == pytest.approx(500)
     assert pump.program_show().get("program") == before, "a refused confirmation writes nothing"
-    done = pump.program_continuous(480, 2000)
+    done = pump.program_continuous(480, 2000, confirm=True)
     assert done["written"] is True and done["new"]["rate_ug_per_day"] == 480
     assert done["overrides_used"] == [] and done["comparison"]["new"]["daily_total_ug"] == pytest.approx(480)
     assert pump.program_compare({"drug": "baclofen", "concentration_ug_per_ml": 2000, "mode": "continuous",
@@ -40,7 +40,7 @@ def test_program_write_compares_first_and_confirm_can_refuse(fresh_pump: api.Pum
 
 def test_bolus_and_its_override(fresh_pump: api.Pump) -> None:
     pump = fresh_pump
-    pump.program_continuous(480, 2000)
+    pump.program_continuous(480, 2000, confirm=True)
     with pytest.raises(DeviceError):
         pump.bolus(150, 10)  # over the soft limit, not confirmed
     d = pump.bolus(150, 10, overrides=["bolus_dose"])
@@ -53,7 +53,7 @@ def test_bolus_and_its_override(fresh_pump: api.Pump) -> None:
 
 def test_refill_and_settings(fresh_pump: api.Pump) -> None:
     pump = fresh_pump
-    pump.program_continuous(480, 2000)
+    pump.program_continuous(480, 2000, confirm=True)
     st = pump.status()
     d = pump.refill(st["reservoir_ul"], 20_000)
     assert d["volume_ul"] == 20_000 and d["withdrawn_ul"] == st["reservoir_ul"] and d["mismatch_ul"] == 0
@@ -104,7 +104,7 @@ def test_bench_advance_in_days_with_progress(fresh_pump: api.Pump) -> None:
 def test_history_after_time_passes(fresh_pump: api.Pump) -> None:
     pump = fresh_pump
     pump.time_sync(dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc))
-    pump.program_continuous(480, 2000)
+    pump.program_continuous(480, 2000, confirm=True)
     pump.bench_advance(2 * 86_400_000 + HOUR)
     hours: list[int] = []
     rows = pump.history(2, hours.append)
@@ -117,7 +117,7 @@ def test_history_after_time_passes(fresh_pump: api.Pump) -> None:
 
 def test_log_pages_add_up(fresh_pump: api.Pump) -> None:
     pump = fresh_pump
-    pump.program_continuous(480, 2000)
+    pump.program_continuous(480, 2000, confirm=True)
     for _ in range(3):
         pump.stop()
         pump.resume()
@@ -134,7 +134,7 @@ def test_log_pages_add_up(fresh_pump: api.Pump) -> None:
 
 def test_prime_and_calibrate_while_stopped(fresh_pump: api.Pump) -> None:
     pump = fresh_pump
-    pump.program_continuous(480, 2000)
+    pump.program_continuous(480, 2000, confirm=True)
     pump.stop()
     d = pump.prime(5, tubing_ul=100)
     assert d["steps"] > 0 and d["volume_ul"] > 0
@@ -150,7 +150,7 @@ def test_prime_and_calibrate_while_stopped(fresh_pump: api.Pump) -> None:
 def test_patient_bolus_needs_a_patient_bolus_in_the_program(fresh_pump: api.Pump) -> None:
     pump = fresh_pump
     assert pump.bench is not None
-    pump.program_continuous(480, 2000)
+    pump.program_continuous(480, 2000, confirm=True)
     with api.connect(bench_dir=pump.bench.dir, role="patient") as patient:
         with pytest.raises(DeviceError) as e:
             patient.patient_bolus()  # the program has none

@@ -26,8 +26,11 @@ def run(board: Any) -> dict[str, Any]:
     with board.pump() as p:
         req = p.link.request
         boot = p.status()
-        req("refill", {"withdrawn_ul": 0, "volume_ul": 20000})
-        p.program_continuous(500, 2000, "baclofen")
+        # Whatever ran before (water in an earlier test): a new drug needs the pump stopped and
+        # the reservoir emptied and refilled first (docs/programs.md).
+        req("stop")
+        req("refill", {"withdrawn_ul": boot.get("reservoir_ul") or 0, "volume_ul": 20000})
+        p.program_continuous(500, 2000, "baclofen", confirm=True)
         steps.append("continuous")
         req("settings", {"tubing_ul": 50, "catheter_cm": 40, "catheter_nl_per_cm": 2300})
         st = p.status()
@@ -35,7 +38,7 @@ def run(board: Any) -> dict[str, Any]:
                        "concentration_ug_per_ml": 500, "bridge": True})
         steps.append("refill + bridge")
         req("program_check", {"program": FLEX})
-        p.program_set(FLEX)
+        p.program_set(FLEX, confirm=True)
         req("program_show")
         steps.append("flex")
         req("bolus", {"dose_ug": 20, "duration_min": 10})

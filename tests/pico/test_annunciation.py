@@ -77,7 +77,7 @@ def test_battery_eri_then_end_of_service_stops_therapy_with_the_high_pattern(mod
     board = module_board
     with board.pump() as p:
         p.link.request("refill", {"withdrawn_ul": 0, "volume_ul": 20000})
-        p.program_continuous(1000, 1000, "water")
+        p.program_continuous(1000, 1000, "water", confirm=True)
     codes = lambda: [a["code"] for a in board.request("status")["alarms"]]  # noqa: E731
     pico.set_battery(board.info, 3250)  # below the 3300 mV elective replacement indicator
     wait_until("BATTERY_ERI", lambda: "BATTERY_ERI" in codes(), 300, every=2)  # the quarter-hour check

@@ -62,7 +62,7 @@ def test_a_hung_control_task_ends_in_a_watchdog_reset_and_therapy_comes_back(mod
     board = module_board
     with board.pump() as p:
         p.link.request("refill", {"withdrawn_ul": 0, "volume_ul": 20000})
-        p.program_continuous(1000, 1000, "water")
+        p.program_continuous(1000, 1000, "water", confirm=True)
     # mpremote interrupts the pump (Ctrl-C) and starts it again with the control task hung.
     r = subprocess.run([sys.executable, "-m", "mpremote", "connect", board.port, "exec", "--no-follow", HANG],
                        capture_output=True, text=True, timeout=120, cwd=str(ROOT))

@@ -15,7 +15,14 @@ PROGRAM = {"drug": "water", "concentration_ug_per_ml": 1000, "mode": "continuous
 
 
 def _presses(board: Board) -> list[dict]:
-    return [r["data"] for r in board.log() if r["type"] == "patient_bolus"]
+    """Patient bolus requests in time order: a delivered one is in the event log, a refused one
+    in the refusals ring (issue 16: patient traffic never takes a place in the event log)."""
+    recs = [r for r in board.log() if r["type"] == "patient_bolus"]
+    with board.pump() as p:
+        d = p.log_page(0, 40, "refusals")
+    recs += [r for r in d.get("records", []) if r["type"] == "patient_bolus"]
+    recs.sort(key=lambda r: r.get("uptime", 0))
+    return [r["data"] for r in recs]
 
 
 @pytest.mark.safety("SR-004")
@@ -23,7 +30,7 @@ def test_button_press_requests_a_patient_bolus_with_its_lockout(module_board: Bo
     board = module_board
     with board.pump() as p:
         p.link.request("refill", {"withdrawn_ul": 0, "volume_ul": 20000})
-        p.program_set(PROGRAM)
+        p.program_set(PROGRAM, confirm=True)
     pico.button(board.info, "press")  # inside the minute's lockout after programming
     first = wait_until("the refused press in the log", lambda: _presses(board), 30)
     assert first[-1]["outcome"] == "refused_lockout" and first[-1]["src"] == "button", first

@@ -44,7 +44,7 @@ def test_random_power_cuts_and_ctrl_c_never_overcount_lose_records_or_catch_up(m
     rng = random.Random(SEED)
     with board.pump() as p:
         p.link.request("refill", {"withdrawn_ul": 0, "volume_ul": 20000})
-        p.program_continuous(RATE, 1000, "water")
+        p.program_continuous(RATE, 1000, "water", confirm=True)
     d0 = board.request("status")["delivered_steps"] - board.edges(STEP)["rising"]
     made = 0  # STEP pulses made by emulator processes already killed
     for n in range(ROUNDS):

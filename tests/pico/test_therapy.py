@@ -38,7 +38,7 @@ def test_step_edges_on_gp2_equal_delivered_steps_and_en_follows_the_moves(module
         p.link.request("refill", {"withdrawn_ul": 0, "volume_ul": 20000})
         # 10 mg/day of water at 1 mg/mL: 10 mL/day = 3.7 steps/s of 31.25 nL; then a clinician
         # bolus of 10 µL in a minute (320 steps, about 5 steps/s) on top.
-        p.program_continuous(10000, 1000, "water")
+        p.program_continuous(10000, 1000, "water", confirm=True)
         p.link.request("bolus", {"dose_ug": 10, "duration_min": 1})
     t0 = board.t_ns()
     wait_until("10 s of emulated therapy", lambda: board.t_ns() - t0 > 10e9, 90)
@@ -83,7 +83,7 @@ def _run_for(board: Board, seconds: float) -> None:
 def _start_therapy(board: Board, bolus_ug: int = 0) -> None:
     with board.pump() as p:
         p.link.request("refill", {"withdrawn_ul": 0, "volume_ul": 20000})
-        p.program_continuous(RATE, 1000, "water")
+        p.program_continuous(RATE, 1000, "water", confirm=True)
         if bolus_ug:
             p.link.request("bolus", {"dose_ug": bolus_ug, "duration_min": 10})
 
