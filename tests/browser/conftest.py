@@ -28,13 +28,6 @@ def chromium_path() -> str | None:
     return found
 
 
-def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    # One xdist group: one Chromium at a time, beside the rest of the suite.
-    for item in items:
-        if "tests/browser/" in str(item.fspath).replace(os.sep, "/"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
     path = chromium_path()

@@ -12,6 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "host_tools"))
 from pumpctl.web import security  # noqa: E402
 from pumpctl.web.security import Guard, Refused  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("browser")
+
 PORT = 18123
 HOST = f"127.0.0.1:{PORT}"
 ORIGIN = f"http://{HOST}"
