@@ -7,23 +7,11 @@
 # A row is [day, attempts, delivered, lockout, limit, rate_limited, other]; day is days since
 # 2000-01-01 of the pump's wall clock, -1 while the clock is not set. DAYS rows are kept.
 from core.base import const
+from core.alarms import civil  # the one days-to-date conversion
 
 DAYS = const(31)
 _FIELDS = ("attempts", "delivered", "lockout", "limit", "rate_limited", "other")
 _COLUMN = {"delivered": 2, "refused_lockout": 3, "refused_limit": 4, "rate_limited": 5}
-
-
-def date_of(day):
-    """(year, month, day) of a day number since 2000-01-01 (proleptic Gregorian)."""
-    z = day + 730425  # days since 0000-03-01
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    return (yoe + era * 400 + (1 if m <= 2 else 0), m, d)
 
 
 class BolusUsage:
@@ -54,7 +42,7 @@ class BolusUsage:
     def report(self):
         out = []
         for r in self.rows:
-            d = {"day": r[0], "date": list(date_of(r[0])) if r[0] >= 0 else None}
+            d = {"day": r[0], "date": list(civil(r[0])) if r[0] >= 0 else None}
             for i, name in enumerate(_FIELDS):
                 d[name] = r[i + 1]
             out.append(d)

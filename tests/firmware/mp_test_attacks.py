@@ -9,18 +9,11 @@ from services import link
 from services.hmac_sha256 import HmacKey
 from services.refusals import BUDGET, FLUSH_MS
 from sim.board import SimBoard, FileNvram
+from pumpsim import NullPort
 
 KEYS = {"clinician": "11" * 32, "patient": "22" * 32}
 _HMAC = {}
 _N = {"clinician": 0, "patient": 0}
-
-
-class NullPort:
-    async def read(self):
-        return b"x"
-
-    def write(self, b):
-        return len(b)
 
 
 def _board(root):
