@@ -240,7 +240,9 @@ class SimWatchdog:
     timeout_ms of board time the bench resets the firmware (run.py boots it again)."""
 
     # The bench feeds far less often than a Pico (1 s) so a lockstep year stays fast: each feed
-    # is a wake of the bench's event loop. A hung control loop is reset within 45 min.
+    # is a wake of the bench's event loop. It bites 45 min after the last feed, so a control
+    # loop that stops is reset within 75 min of its last wake (the wake it promised, up to a
+    # quarter hour on, then a feed period of grace, then 45 min).
     feed_ms = 900_000
     timeout_ms = 2_700_000
 

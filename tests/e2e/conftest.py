@@ -49,6 +49,17 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return h
 
 
+@pytest.fixture(autouse=True)
+def fixed_wall(monkeypatch: pytest.MonkeyPatch) -> None:
+    """E2E_WALL="day,ms" (days since 2000-01-01, ms of day) starts every bench's clock there
+    instead of at the computer's time: a test whose result depends on where the pump's quarter
+    hours fall against its own timeline can be replayed exactly (CI prints nothing of the sort,
+    but its start time does)."""
+    wall = os.environ.get("E2E_WALL")
+    if wall:
+        monkeypatch.setattr(benchmod, "_wall_now", lambda: wall)
+
+
 @pytest.fixture
 def pumpctl(home: Path, capsys: Any) -> Pumpctl:
     return Pumpctl(home, capsys)
