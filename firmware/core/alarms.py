@@ -91,14 +91,11 @@ class AlarmManager:
         """True while the cause of any motor-stopping alarm persists (acknowledged or not).
         A latched alarm whose cause is gone does not hold the motor: the cause's owner decides
         when it is gone (e.g. an occlusion only clears after a successful retry)."""
-        for i in range(ALARM_COUNT):
-            if self._cause[i] and CATALOGUE[i][ROW_STOPS_MOTOR]:
-                return True
-        return False
+        return self.motor_blocker() is not None
 
     def motor_blocker(self):
-        """The code of the first motor-stopping alarm whose cause persists, or None (what
-        motor_blocked() finds, named for the refusal's sentence; allocates nothing)."""
+        """The code of the first motor-stopping alarm whose cause persists, or None (named for
+        a refusal's sentence; allocates nothing)."""
         for i in range(ALARM_COUNT):
             if self._cause[i] and CATALOGUE[i][ROW_STOPS_MOTOR]:
                 return CATALOGUE[i][ROW_CODE]

@@ -154,10 +154,15 @@ def hour_datetime(hour: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(hours=int(hour))
 
 
-def _date_axis(ax: Any, span_days: float) -> None:
-    """Dates and times of the pump's clock on the x axis: whole labels, no offset text."""
-    loc = mdates.AutoDateLocator(minticks=4, maxticks=10)
-    fmt = "%Y-%m-%d %H:%M" if span_days <= 3 else "%Y-%m-%d"
+def _date_axis(ax: Any, span_days: float, days: bool = False) -> None:
+    """Dates and times of the pump's clock on the x axis: whole labels, no offset text.
+    `days`: one tick per whole day (every few days over a long span), dates only, so no two
+    ticks carry the same date."""
+    if days:
+        loc: Any = mdates.DayLocator(interval=max(1, -(-int(span_days) // 10)))
+    else:
+        loc = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    fmt = "%Y-%m-%d %H:%M" if span_days <= 3 and not days else "%Y-%m-%d"
     ax.xaxis.set_major_locator(loc)
     ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt))
     for tick in ax.get_xticklabels():
@@ -221,12 +226,7 @@ def bolus_usage_figure(rows: Sequence[dict[str, Any]],
             bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set_xlim(min(x) - 0.6, max(x) + 0.6)
     ax.set_ylim(0, max(max(bottom) * 1.35, 1))  # headroom for the legend
-    # One tick per day (every few days over a long span): never two ticks with the same date.
-    ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, -(-int(max(x) - min(x) + 1) // 10))))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-    for tick in ax.get_xticklabels():
-        tick.set_rotation(30)
-        tick.set_horizontalalignment("right")
+    _date_axis(ax, max(x) - min(x) + 1, days=True)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(f"day, {PUMP_TIME}")
     ax.set_ylabel("patient bolus requests (count)")
