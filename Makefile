@@ -20,7 +20,7 @@ SAFETY_ARGS ?=
 PICO_UF2 ?= $(firstword $(wildcard $(abspath ..)/shared/pico/firmware.uf2))
 export PICO_UF2
 
-.PHONY: all demo test bench heap venv clean fuzz powercut safety-report flash mpy pico-soak
+.PHONY: all demo test bench heap venv clean fuzz powercut safety-report flash mpy pico-soak e2e-phases
 SEED ?= 1
 
 all: test
@@ -64,6 +64,12 @@ heap: $(VENV)/.ready
 # Long campaigns (a small count of each runs in `make test`); each prints its seed and figures.
 powercut: $(VENV)/.ready
 	$(MICROPYTHON) tests/powercut/campaign.py --seed $(SEED) --cuts 1000 --days 400
+
+# The end-to-end suite at other start times of the pump's clock than `make test`'s fixed one
+# (E2E_PHASES spread over a quarter hour, random milliseconds; E2E_SEED=S repeats them).
+E2E_PHASES ?= 6
+e2e-phases: $(VENV)/.ready
+	$(PY) tests/e2e/phases.py --phases $(E2E_PHASES) $(if $(E2E_SEED),--seed $(E2E_SEED)) -- $(PYTEST_ARGS)
 
 fuzz: $(VENV)/.ready
 	$(PY) tests/fuzz/fuzz_link.py --seed $(SEED) --frames 100000
