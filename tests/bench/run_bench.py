@@ -71,8 +71,10 @@ def lockstep_run(days: int, rate: int = 500, conc: int = 2000, pl: int = 50_000)
 
 def year_run(days: int = 365, rate: int = 500, conc: int = 2000) -> dict:
     """The full firmware for a virtual year on a lockstep bench (40 mL model refilled every 60
-    days through the programmer; the bench's own water runs out after 160 days and its head
-    turns on, dry): wall time, control-loop wakes and flash written per day."""
+    days, the bench's water and the pump's record both, as `pumpctl refill` does on a bench):
+    wall time, control-loop wakes and flash written per day. Without the bench's water the head
+    runs dry after 160 days, NO_FLOW sounds and the rest of the year runs at the alarm's pace
+    (alarm_day below)."""
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PUMPCTL_HOME"] = str(Path(tmp) / "home")
         info = bench.start(Path(tmp) / "b", lockstep=True, reservoir_ul=40_000, model_ml=40)
@@ -93,6 +95,7 @@ def year_run(days: int = 365, rate: int = 500, conc: int = 2000) -> dict:
                     wall += time.perf_counter() - t0
                     done += chunk
                     st = link.request("status")
+                    bench.control(info, {"cmd": "fill", "volume_nl": 40_000_000})
                     link.request("refill", {"withdrawn_ul": st["reservoir_ul"], "volume_ul": 40_000})
                 st = link.request("status")
                 show = bench.control(info, {"cmd": "show"})
@@ -103,6 +106,32 @@ def year_run(days: int = 365, rate: int = 500, conc: int = 2000) -> dict:
     return {"days": days, "wall_s": wall, "wakes_per_day": (st["wakes"] - w0) / days,
             "state": st["state"], "delivered_steps": st["delivered_steps"], "head_steps": show.get("head_steps"),
             "exact_steps": float(exact), "bytes_per_day": fl.get("bytes_written", 0) / days}
+
+
+def alarm_day(hours: int = 6) -> dict:
+    """Virtual time while a high alarm sounds unacknowledged (OCCLUSION after a blocked outlet):
+    every edge of the burst pattern and the light's 2 Hz flash is a control-loop wake, so this
+    runs far slower than therapy without an alarm."""
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PUMPCTL_HOME"] = str(Path(tmp) / "home")
+        info = bench.start(Path(tmp) / "b", lockstep=True)
+        try:
+            with Link(info.port) as link:
+                link.enable_auth(info.d["device_id"])
+                link.request("program_set", {"program": {"drug": "baclofen", "concentration_ug_per_ml": 2000,
+                                                         "mode": "continuous", "rate_ug_per_day": 500}})
+                bench.control(info, {"cmd": "fault", "fault": "block_outlet", "on": True})
+                bench.control(info, {"cmd": "advance", "ms": 2 * 3_600_000})
+                st = link.request("status")
+                codes = [a["code"] for a in st["alarms"] if a["state"] == "active"]
+                w0 = st["wakes"]
+                t0 = time.perf_counter()
+                bench.control(info, {"cmd": "advance", "ms": hours * 3_600_000})
+                wall = time.perf_counter() - t0
+                w1 = link.request("status")["wakes"]
+        finally:
+            bench.stop(info)
+    return {"codes": codes, "s_per_day": wall * 24 / hours, "wakes_per_day": (w1 - w0) * 24 / hours}
 
 
 def core_year() -> dict:
@@ -255,6 +284,9 @@ def main() -> int:
                  f"{full['wall_s']:.1f} s wall; {full['delivered_steps']} steps counted, {full['head_steps']} turned, "
                  f"{full['exact_steps']:.0f} exact"))
     rows.append(("flash written per virtual day over that year (was 325 038 bytes)", f"{full['bytes_per_day']:.0f} bytes"))
+    al = alarm_day()
+    rows.append((f"a virtual day with a high alarm sounding unacknowledged ({', '.join(al['codes'])}): wakes, wall",
+                 f"{al['wakes_per_day']:.0f} wakes; {al['s_per_day']:.1f} s wall per virtual day"))
     y = core_year()
     if "error" in y:
         rows.append(("365-day core run", "FAILED: " + y["error"].replace("\n", " ")[:200]))
