@@ -12,8 +12,12 @@
 # against the engine's exact step times).
 #
 # A change of what is due (a bolus, a program, stop, a boundary) changes the pump's epoch; the
-# next plan() sees it, aborts the batch and plans again from the engine.
+# next plan() sees it, aborts the batch and plans again from the engine. A late wake leaves
+# steps counted and not yet pulsed (owed); after an ordinary stop they are pulsed at once at the
+# motor's own rate, after a fault stop never, so there the count may lead the head by them.
 _NONE = -1
+# Stops after which the head still turns steps already counted (reasons from core/pump.py).
+_FINISH_OWED = ("stopped by programmer", "programmed stopped", "reservoir empty")
 
 
 class MotorBatch:
@@ -53,6 +57,14 @@ class MotorBatch:
         if span <= 0:
             if self.motor.left():
                 self.abort()  # not running: nothing may keep moving
+            if self.ahead < 0 and pump.stop_reason in _FINISH_OWED:
+                # Steps counted before an ordinary stop that a late wake left unpulsed: the head
+                # turns them now, so it stopped where the pump says it did. After a stop for a
+                # fault (occlusion, no flow, the battery) the head turns nothing more.
+                owed = -self.ahead
+                self.motor.move(owed)
+                self.ahead = 0
+                return owed
             return _NONE
         due = pump.dry_steps(span)
         owed = 0

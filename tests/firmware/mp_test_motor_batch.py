@@ -177,3 +177,42 @@ def test_a_stop_aborts_the_batch_and_nothing_moves_after():
     asyncio.run(_run(a, b, prog, go))
     eq((out["left"], out["moved_after"]), (0, 0))
     eq(out["gap"] <= 1, True, out["gap"])
+
+
+def _owed_then_stop(reason):
+    # A late wake, made by hand: the motor's batch is taken back, then two minutes pass without
+    # the control loop waking (the clock moved under it, as a loop busy elsewhere would see), so
+    # the tick counts steps the motor was never given. Then a stop, for `reason`.
+    prog = {"drug": "baclofen", "concentration_ug_per_ml": 2000, "mode": "continuous", "rate_ug_per_day": 800}
+    a, b = _app(prog)
+    out = {}
+
+    async def go():
+        await b.clock.advance(5 * 60_000)
+        a.sync()
+        a.batch.abort()
+        b.motor.release()
+        b.clock._v += 120_000
+        a.sync()
+        out["owed"] = -a.batch.ahead
+        a.pump.stop(reason)
+        a.changed(save=False)
+        await b.clock.advance(60_000)
+        b.motor.release()
+        out["gap"] = a.pump.steps_total.value() - b.bench.head.steps
+
+    asyncio.run(_run(a, b, prog, go))
+    return out
+
+
+@req("SR-029")
+def test_steps_counted_and_not_yet_pulsed_are_turned_after_a_programmer_stop():
+    out = _owed_then_stop("stopped by programmer")
+    eq(out["owed"] >= 10, True, "2 min at 800 µg/day owes about 11 steps: %d" % out["owed"])
+    eq(out["gap"], 0, "the head stopped where the pump says it did")
+
+
+@req("SR-009")
+def test_after_a_fault_stop_the_head_turns_nothing_more():
+    out = _owed_then_stop("occlusion")
+    eq(out["gap"], out["owed"], "not a step against the blockage; the count leads by what was owed")

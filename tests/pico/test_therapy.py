@@ -53,7 +53,8 @@ def test_step_edges_on_gp2_equal_delivered_steps_and_en_follows_the_moves(module
         st = p.status()
     assert st["state"] == "stopped"
     assert st["delivered_steps"] > 50, st["delivered_steps"]
-    # Within one step: a batch's pulses are spread evenly up to its last step (issue 15).
+    # Within one step: a batch's pulses are spread evenly up to its last step (issue 15), and
+    # steps a late wake left unpulsed are turned after the stop (seen 158 against 160 before).
     assert abs(edges["rising"] - st["delivered_steps"]) <= 1, (edges["rising"], st["delivered_steps"])
     assert board.edges(STEP)["rising"] == edges["rising"], "no pulse after stop"
     en = board.edges(EN)
