@@ -117,6 +117,11 @@ class History:
         self._store(hour_index, delivered_ng, delivered_nl, programmed_ng, False)
 
     def _store(self, hour_index, delivered_ng, delivered_nl, programmed_ng, summing):
+        self._set(hour_index, delivered_ng, delivered_nl, programmed_ng, summing)
+        self._commit(hour_index // 24)
+
+    def _set(self, hour_index, delivered_ng, delivered_nl, programmed_ng, summing):
+        # Puts one hour into _buf (loading its day first); _commit() writes it.
         _check_int("hour_index", hour_index)
         _check_int("delivered_ng", delivered_ng)
         _check_int("delivered_nl", delivered_nl)
@@ -137,6 +142,9 @@ class History:
                 self._day = -1  # _buf may be stale relative to what we refuse; reload next time
                 raise ValueError("hour %d totals would exceed 2**30" % hour_index)
         struct.pack_into("<III", self._buf, off, delivered_ng, delivered_nl, programmed_ng)
+        self._day = day  # _buf holds the day with the change, not yet what flash holds
+
+    def _commit(self, day):
         struct.pack_into("<I", self._buf, _BODY, crc32(memoryview(self._buf)[0:_BODY]))
         self._day = -1  # until the commit is done, _buf is not what flash holds
         path, off, nrec = self._where(day)
@@ -164,6 +172,41 @@ class History:
                 f.close()
         self.writes += 1
         self._day = day
+
+    def get(self, hour_index):
+        """What one hour holds: (delivered_ng, delivered_nl, programmed_ng), or None."""
+        _check_int("hour_index", hour_index)
+        day = hour_index // 24
+        try:
+            if self._load(day) != day:
+                return None
+        except OSError:
+            self.damaged += 1
+            return None
+        ng, nl, png = struct.unpack_from("<III", self._buf, 8 + 12 * (hour_index % 24))
+        return None if ng == _NONE else (ng, nl, png)
+
+    def put_hours(self, rows):
+        """put() each (hour_index, ng, nl, png) of rows, oldest first: one commit per day they
+        fall on. Idempotent like put(). ValueError for a bad row: the rows before it that share
+        its day are not written, earlier days are."""
+        day = -1
+        for hour, ng, nl, png in rows:
+            d = hour // 24
+            if day >= 0 and d != day:
+                self._commit(day)
+            day = d
+            try:
+                self._set(hour, ng, nl, png, False)
+            except ValueError:
+                self._day = -1
+                raise
+        if day >= 0:
+            self._commit(day)
+
+    def close(self, hour_index, delivered_ng, delivered_nl, programmed_ng):
+        """An hour ended (HourAccumulator): add() it now. PendingHours.close holds it first."""
+        self.add(hour_index, delivered_ng, delivered_nl, programmed_ng)
 
     def read(self, from_hour, to_hour):
         """Hours in [from_hour, to_hour) that hold data, oldest first, as tuples
@@ -195,8 +238,125 @@ class History:
         return out
 
 
+_PMAGIC = b"HPN1"
+PENDING = const(6)  # closed hours held before they go into the day files
+_PREC = const(16)   # one pending hour: hour_index, ng, nl, png (u32 each)
+_PBODY = const(8 + PENDING * _PREC)
+
+
+class PendingHours:
+    """Closed hours on their way into History, kept in one small file (<root>/pend) that
+    littlefs holds inline in its directory's metadata: closing an hour costs one commit of
+    about 100 bytes instead of a copy of a 4 KB day block, and every PENDING hours they go
+    into the day files together (one block copy per day touched). Each pending hour holds its
+    total (what History held for it plus what this close adds), so writing them (put) can be
+    repeated: a power cut between the day files' commit and the emptying of this file writes
+    the same totals again at the next flush, never twice the hour. A cut while this file is
+    written leaves its old or its new version (littlefs commits a file at close), so a closed
+    hour is never lost once close() returned.
+
+    pend file: magic b"HPN1", count u32, PENDING x (hour, ng, nl, png) u32, CRC-32 of the rest."""
+
+    def __init__(self, history, path):
+        self.history = history
+        self.path = path
+        self.buf = bytearray(_PBODY + 4)  # the file's image, allocated once
+        self.n = 0
+        self.flushes = 0  # times the pending hours went into the day files
+        self.damaged = 0  # a pend file with a bad magic or CRC was found (its hours are lost)
+        self._load()
+
+    def _load(self):
+        try:
+            f = open(self.path, "rb")
+        except OSError:
+            return
+        try:
+            got = f.readinto(self.buf)
+        finally:
+            f.close()
+        b = self.buf
+        if got != _PBODY + 4 or b[0:4] != _PMAGIC or \
+                crc32(memoryview(b)[0:_PBODY]) != struct.unpack_from("<I", b, _PBODY)[0]:
+            self.damaged += 1
+            self.n = 0
+            return
+        n = struct.unpack_from("<I", b, 4)[0]
+        self.n = n if n <= PENDING else 0
+
+    def _write(self):
+        b = self.buf
+        b[0:4] = _PMAGIC
+        struct.pack_into("<I", b, 4, self.n)
+        struct.pack_into("<I", b, _PBODY, crc32(memoryview(b)[0:_PBODY]))
+        f = open(self.path, "wb")
+        try:
+            f.write(b)
+        finally:
+            f.close()  # littlefs commits here: the old or the new version survives a cut
+
+    def _row(self, i):
+        return struct.unpack_from("<IIII", self.buf, 8 + i * _PREC)
+
+    def close(self, hour, ng, nl, png):
+        """An hour ended: add its figures (summed onto what that hour already holds, here or in
+        History). ValueError for bad figures or totals past 2**30; nothing changes then."""
+        _check_int("hour_index", hour)
+        _check_int("delivered_ng", ng)
+        _check_int("delivered_nl", nl)
+        _check_int("programmed_ng", png)
+        i = 0
+        while i < self.n and self._row(i)[0] != hour:
+            i += 1
+        if i < self.n:
+            base = self._row(i)[1:]
+        else:
+            base = self.history.get(hour)
+        if base is not None:
+            ng += base[0]
+            nl += base[1]
+            png += base[2]
+            if ng > _MAX or nl > _MAX or png > _MAX:
+                raise ValueError("hour %d totals would exceed 2**30" % hour)
+        if i == self.n and self.n == PENDING:
+            self.flush()
+            i = 0
+        struct.pack_into("<IIII", self.buf, 8 + i * _PREC, hour, ng, nl, png)
+        if i == self.n:
+            self.n += 1
+        if self.n == PENDING:
+            self.flush()
+        else:
+            self._write()
+
+    def flush(self):
+        """Write the pending hours into the day files, then empty the pend file."""
+        if self.n == 0:
+            return
+        rows = sorted(self._row(i) for i in range(self.n))
+        try:
+            self.history.put_hours(rows)
+        except ValueError:
+            pass  # an hour older than the ring keeps (the clock was set far forward): dropped
+        self.n = 0
+        self._write()
+        self.flushes += 1
+
+    def read(self, from_hour, to_hour):
+        """History.read with the pending hours in it: [(hour, ng, nl, png), ...] oldest first."""
+        rows = self.history.read(from_hour, to_hour)
+        if not self.n:
+            return rows
+        pend = [self._row(i) for i in range(self.n)]
+        keep = [r for r in rows if not any(p[0] == r[0] for p in pend)]
+        keep += [p for p in pend if from_hour <= p[0] < to_hour]
+        keep.sort()
+        return keep
+
+
 class HourAccumulator:
-    """Delivered and programmed dose per wall-clock hour, flushed to History once per hour."""
+    """Delivered and programmed dose per wall-clock hour, closed into PendingHours once per
+    hour (`history` may be a History too: it then writes each hour straight away)."""
 
     def __init__(self, history):
         self.history = history
@@ -224,7 +384,7 @@ class HourAccumulator:
         wrote = False
         if self.history is not None and hour_now > self.hour:
             try:
-                self.history.add(self.hour, ng, dnl, programmed_ng)
+                self.history.close(self.hour, ng, dnl, programmed_ng)
                 wrote = True
             except (ValueError, OSError):
                 pass

@@ -7,7 +7,7 @@ from core.limits import check_calibration
 from core.pump import RUNNING, STOPPED
 from core.druglib import LIBRARY
 from services import persist
-from services.history import History, HourAccumulator
+from services.history import History, HourAccumulator, PendingHours
 # Imported with the app, not when boot opens the stores: on a Pico, a module loaded late must
 # find room for its code among the small objects boot has made, and once found none (a
 # MemoryError for 1.3 KB with 97 KB free, in pieces).
@@ -29,7 +29,7 @@ class Stores:
     def __init__(self):
         self.log = None  # services.eventlog.EventLog: therapy, alarms, programming, the clinician's refusals
         self.refusals = None  # services.eventlog.EventLog: what anyone without the key was refused
-        self.history = None  # services.history.History
+        self.history = None  # services.history.PendingHours over its History
         self.hours = None  # services.history.HourAccumulator feeding `history`
         self.state = None  # services.storage.StateStore
         self.auth = None  # services.auth.Auth
@@ -100,7 +100,8 @@ def open_stores(board, stores, alarms):
         except Exception as e:
             fails.append("refusals log unreadable: %r" % (e,))
         try:
-            stores.history = History(root + "/hist")
+            # Closed hours wait in a small file and go into the day files 6 at a time.
+            stores.history = PendingHours(History(root + "/hist"), root + "/hist/pend")
             stores.hours = HourAccumulator(stores.history)
         except Exception as e:
             fails.append("history unreadable: %r" % (e,))

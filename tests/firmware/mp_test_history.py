@@ -1,5 +1,7 @@
 # Therapy history: hourly figures in a ring of day files.
+import gc
 import os
+import vfs
 from mptest import eq, raises, req
 from sim.blockdev import BlockDev, mount_lfs
 from services.history import History, DAYS
@@ -10,6 +12,12 @@ H0 = 9131 * 24  # an hour index in 2025
 
 
 def _fresh(blocks=64):
+    # Let the last test's device go first: these tests share one 1 MB heap, in name order.
+    try:
+        vfs.umount(MP)
+    except OSError:
+        pass
+    gc.collect()
     d = BlockDev(block_count=blocks)
     mount_lfs(d, MP)
     return d
@@ -169,3 +177,82 @@ def test_the_hour_accumulator_closes_an_hour_into_the_history():
     eq(acc.flush(H0 + 1, p, 20833), True)
     eq(h.read(H0, H0 + 2), [(H0, 20833, 10, 20833)])
     eq(programmed_ng_for_hour(None, 3), 0)
+
+
+# ---- PendingHours: closed hours held in a small file, into the day files six at a time ----
+from services.history import PendingHours, PENDING
+
+PEND = H + "/pend"
+
+
+def _pending():
+    h = History(H)
+    return h, PendingHours(h, PEND)
+
+
+def test_closed_hours_wait_in_the_pend_file_and_read_back_merged():
+    _fresh()
+    h, p = _pending()
+    h.add(H0 + 1, 100, 1, 100)  # an hour already in the day file
+    w = h.writes
+    for i in range(PENDING - 1):
+        p.close(H0 + 2 + i, 10 * i, i, 5)
+    eq(h.writes, w, "no day file written before %d hours wait" % PENDING)
+    eq(p.n, PENDING - 1)
+    want = [(H0 + 1, 100, 1, 100)] + [(H0 + 2 + i, 10 * i, i, 5) for i in range(PENDING - 1)]
+    eq(p.read(H0, H0 + 24), want)
+    eq(p.read(H0 + 3, H0 + 4), [(H0 + 3, 10, 1, 5)])
+    h2, p2 = _pending()  # a reboot: the waiting hours are still there
+    eq(p2.n, PENDING - 1)
+    eq(p2.read(H0, H0 + 24), want)
+
+
+def test_the_sixth_hour_writes_them_all_in_one_commit_per_day():
+    _fresh()
+    h, p = _pending()
+    for i in range(PENDING):
+        p.close(H0 + 20 + i, i + 1, i + 1, i + 1)  # hours 20..25: two days
+    eq((p.n, p.flushes, h.writes), (0, 1, 2))
+    eq(h.read(H0, H0 + 48), [(H0 + 20 + i, i + 1, i + 1, i + 1) for i in range(PENDING)])
+    eq(PendingHours(History(H), PEND).n, 0, "the pend file is empty after the flush")
+
+
+def test_closing_an_hour_again_sums_onto_it_here_or_in_the_day_file():
+    _fresh()
+    h, p = _pending()
+    h.add(H0, 1000, 1, 2000)  # flushed before a clock change
+    p.close(H0, 500, 2, 0)
+    p.close(H0 + 1, 7, 7, 7)
+    p.close(H0 + 1, 3, 3, 3)
+    eq(p.read(H0, H0 + 2), [(H0, 1500, 3, 2000), (H0 + 1, 10, 10, 10)])
+    p.flush()
+    eq(h.read(H0, H0 + 2), [(H0, 1500, 3, 2000), (H0 + 1, 10, 10, 10)])
+
+
+def test_a_flush_repeated_after_a_cut_never_doubles_an_hour():
+    _fresh()
+    h, p = _pending()
+    for i in range(3):
+        p.close(H0 + i, 100, 10, 100)
+    # The cut came after the day file's commit and before the pend file was emptied:
+    h.put_hours(sorted(p._row(i) for i in range(p.n)))
+    h2, p2 = _pending()
+    eq(p2.n, 3)
+    p2.flush()
+    eq(h2.read(H0, H0 + 3), [(H0 + i, 100, 10, 100) for i in range(3)])
+
+
+def test_bad_figures_and_a_damaged_pend_file_change_nothing():
+    _fresh()
+    h, p = _pending()
+    p.close(H0, 5, 5, 5)
+    raises(ValueError, p.close, H0, -1, 0, 0)
+    raises(ValueError, p.close, H0, 2 ** 30 - 1, 0, 0)  # the sum would pass 2**30
+    eq(p.read(H0, H0 + 1), [(H0, 5, 5, 5)])
+    with open(PEND, "r+b") as f:
+        f.seek(10)
+        f.write(b"\x00\x01")
+    h2, p2 = _pending()
+    eq((p2.n, p2.damaged), (0, 1))
+    p2.close(H0 + 1, 1, 1, 1)  # and it works again
+    eq(p2.read(H0, H0 + 2), [(H0 + 1, 1, 1, 1)])

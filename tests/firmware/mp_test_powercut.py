@@ -10,7 +10,7 @@ from mptest import eq, req
 from sim.blockdev import BlockDev, PowerCut, mount_lfs
 from services.storage import StateStore
 from services.eventlog import EventLog
-from services.history import History
+from services.history import History, PendingHours
 
 MP = "/spc"
 LOG = MP + "/log"
@@ -246,6 +246,56 @@ def test_cut_at_every_op_of_an_append_that_starts_a_new_segment():
 @req("SR-032")
 def test_cut_at_every_op_of_an_hourly_history_flush():
     _count(_campaign(_hist_setup, _hist_op, _hist_check))
+
+
+_PEND = HIST + "/pend"
+_PH = [(219000 + i, 10 + i, 1 + i, 10 + i) for i in range(6)]
+
+
+def _pend_setup(st, log, hist):
+    hist.add(219000, 4, 0, 4)  # already in the day file: the pending total sums onto it
+    p = PendingHours(hist, _PEND)
+    p.close(219000, 6, 1, 6)
+    for h, ng, nl, png in _PH[1:5]:
+        p.close(h, ng, nl, png)
+    return {}
+
+
+def _pend_check_with(last):
+    def check(ctx, done, st, log, hist):
+        p = PendingHours(hist, _PEND)
+        r = p.read(219000, 219010)
+        old, new = _PH[:last - 1], _PH[:last]
+        if done:
+            eq(r, new)
+        if r != old and r != new:
+            raise AssertionError("pending hours after cut: %r" % (r,))
+        p.flush()  # a flush after the cut (or a repeated one) never doubles an hour
+        eq(hist.read(219000, 219010), r)
+    return check
+
+
+@req("SR-025", "SR-032")
+def test_cut_at_every_op_of_closing_an_hour_into_the_pend_file():
+    def op(ctx, st, log, hist):
+        PendingHours(hist, _PEND).close(*_PH[4])  # the 5th closed hour: one small file write
+
+    def setup(st, log, hist):
+        _pend_setup(st, log, hist)
+        p = PendingHours(hist, _PEND)
+        p.n -= 1  # the 5th is the operation under test
+        p._write()
+        return {}
+    cuts = _count(_campaign(setup, op, _pend_check_with(5)))[0]
+    eq(cuts >= 2, True, "cuts: %d" % cuts)
+
+
+@req("SR-025", "SR-032")
+def test_cut_at_every_op_of_the_sixth_hour_that_writes_the_day_files():
+    def op(ctx, st, log, hist):
+        PendingHours(hist, _PEND).close(*_PH[5])  # day file commit, then the pend file emptied
+    cuts = _count(_campaign(_pend_setup, op, _pend_check_with(6)))[0]
+    eq(cuts >= 4, True, "cuts: %d (the day file and the pend file)" % cuts)
 
 
 def test_zz_campaign_size():
