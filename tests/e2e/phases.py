@@ -65,8 +65,8 @@ def main(argv: list[str]) -> int:
                 if line.startswith("FAILED") or line.startswith("ERROR"):
                     print("    " + line)
     if failed:
-        print("replay a failure with: E2E_WALL=<day,ms> make test PYTEST_ARGS=tests/e2e   failed at: "
-              + " ".join(failed))
+        print("failed at: " + " ".join(failed))
+        print("replay one with: E2E_WALL=<day,ms> PYTHONPATH=tests .venv/bin/python -m pytest tests/e2e")
         return 1
     print("all start times passed")
     return 0
