@@ -92,6 +92,9 @@ class App:
     def boot(self):
         """Self-test, restore, log the reset cause, resume therapy (services/startup.py)."""
         self.unsound = startup.boot(self)
+        # The first check on the pump's next quarter hour, as every later one: an hour's history
+        # record then closes on the hour after a reboot too (not up to 15 min into the next).
+        self._check = _CHECK_MS - self.pump.ms % _CHECK_MS
 
     # ---- events, saving ------------------------------------------------------------------
     def event(self, kind, data=None):

@@ -204,9 +204,15 @@ class History:
         if day >= 0:
             self._commit(day)
 
-    def close(self, hour_index, delivered_ng, delivered_nl, programmed_ng):
-        """An hour ended (HourAccumulator): add() it now. PendingHours.close holds it first."""
+    def close(self, hour_index, delivered_ng, delivered_nl, programmed_ng, next_hour=None, q0=0, nl0=0):
+        """An hour ended (HourAccumulator): add() it now. PendingHours.close holds it first (and
+        keeps where the next hour starts; a bare History does not)."""
         self.add(hour_index, delivered_ng, delivered_nl, programmed_ng)
+
+    open_hour = -1  # a bare History keeps no hour in progress
+
+    def open(self, hour, q0, nl0):
+        pass
 
     def read(self, from_hour, to_hour):
         """Hours in [from_hour, to_hour) that hold data, oldest first, as tuples
@@ -241,7 +247,9 @@ class History:
 _PMAGIC = b"HPN1"
 PENDING = const(6)  # closed hours held before they go into the day files
 _PREC = const(16)   # one pending hour: hour_index, ng, nl, png (u32 each)
-_PBODY = const(8 + PENDING * _PREC)
+_POPEN = const(8 + PENDING * _PREC)  # the hour in progress: hour u32, q0 i64, nl0 i64
+_PBODY = const(_POPEN + 20)
+_NO_HOUR = 0xFFFFFFFF
 
 
 class PendingHours:
@@ -255,13 +263,22 @@ class PendingHours:
     written leaves its old or its new version (littlefs commits a file at close), so a closed
     hour is never lost once close() returned.
 
-    pend file: magic b"HPN1", count u32, PENDING x (hour, ng, nl, png) u32, CRC-32 of the rest."""
+    The file also says where the hour in progress started (its hour and the pump's dose and
+    volume counters then), written in the same commit as the close of the hour before: after a
+    power cut, HourAccumulator.resume() closes or continues that hour from the restored counters,
+    so what it delivered before the cut is not lost from history either.
+
+    pend file: magic b"HPN1", count u32, PENDING x (hour, ng, nl, png) u32, the hour in progress
+    (hour u32, 0xFFFFFFFF: none; dose quanta and nL counters at its start, i64), CRC-32."""
 
     def __init__(self, history, path):
         self.history = history
         self.path = path
         self.buf = bytearray(_PBODY + 4)  # the file's image, allocated once
         self.n = 0
+        self.open_hour = -1  # the hour in progress, -1: none recorded
+        self.open_q0 = 0
+        self.open_nl0 = 0
         self.flushes = 0  # times the pending hours went into the day files
         self.damaged = 0  # a pend file with a bad magic or CRC was found (its hours are lost)
         self._load()
@@ -283,11 +300,16 @@ class PendingHours:
             return
         n = struct.unpack_from("<I", b, 4)[0]
         self.n = n if n <= PENDING else 0
+        h, q0, nl0 = struct.unpack_from("<Iqq", b, _POPEN)
+        if h != _NO_HOUR and q0 >= 0 and nl0 >= 0:
+            self.open_hour, self.open_q0, self.open_nl0 = h, q0, nl0
 
     def _write(self):
         b = self.buf
         b[0:4] = _PMAGIC
         struct.pack_into("<I", b, 4, self.n)
+        h = self.open_hour
+        struct.pack_into("<Iqq", b, _POPEN, _NO_HOUR if h < 0 else h, self.open_q0, self.open_nl0)
         struct.pack_into("<I", b, _PBODY, crc32(memoryview(b)[0:_PBODY]))
         f = open(self.path, "wb")
         try:
@@ -298,9 +320,21 @@ class PendingHours:
     def _row(self, i):
         return struct.unpack_from("<IIII", self.buf, 8 + i * _PREC)
 
-    def close(self, hour, ng, nl, png):
+    def open(self, hour, q0, nl0):
+        """The hour in progress starts at these counters: written now (one small commit)."""
+        self._set_open(hour, q0, nl0)
+        self._write()
+
+    def _set_open(self, hour, q0, nl0):
+        if hour is None or hour < 0 or q0 < 0 or nl0 < 0:
+            self.open_hour = -1
+        else:
+            self.open_hour, self.open_q0, self.open_nl0 = hour, q0, nl0
+
+    def close(self, hour, ng, nl, png, next_hour=None, q0=0, nl0=0):
         """An hour ended: add its figures (summed onto what that hour already holds, here or in
-        History). ValueError for bad figures or totals past 2**30; nothing changes then."""
+        History), and record where the next hour starts (next_hour and the counters then) in the
+        same commit. ValueError for bad figures or totals past 2**30; nothing changes then."""
         _check_int("hour_index", hour)
         _check_int("delivered_ng", ng)
         _check_int("delivered_nl", nl)
@@ -324,6 +358,7 @@ class PendingHours:
         struct.pack_into("<IIII", self.buf, 8 + i * _PREC, hour, ng, nl, png)
         if i == self.n:
             self.n += 1
+        self._set_open(next_hour, q0, nl0)
         if self.n == PENDING:
             self.flush()
         else:
@@ -366,9 +401,43 @@ class HourAccumulator:
         self.prog_ng = 0
 
     def start(self, hour, pump):
+        """A new hour starts now (the first, after a clock change): recorded in the pend file."""
+        self._begin(hour, pump)
+        if self.history is not None:
+            try:
+                self.history.open(hour, self.q0, self.nl0)
+            except OSError:
+                pass
+
+    def _begin(self, hour, pump):
         self.hour = hour
         self.q0 = pump.q_total.value()
         self.nl0 = pump.nl_total.value()
+
+    def resume(self, hour_now, pump, programmed_ng):
+        """At boot, the counters restored: the hour that was in progress at the power cut goes
+        on (the same hour) or is closed with what it delivered before the cut (a later hour),
+        then the hour now starts. programmed_ng(hour_of_day) gives that hour's programmed dose.
+        Counters older than the recorded start (a journal behind it) start afresh."""
+        h = self.history
+        oh = h.open_hour if h is not None else -1
+        if oh < 0 or oh > hour_now:
+            self.start(hour_now, pump)
+            return
+        q = pump.q_total.value()
+        nl = pump.nl_total.value()
+        q0, nl0 = h.open_q0, h.open_nl0
+        if q < q0 or nl < nl0:
+            self.start(hour_now, pump)
+            return
+        if oh == hour_now:
+            self.hour, self.q0, self.nl0 = oh, q0, nl0  # recorded already
+            return
+        self._begin(hour_now, pump)
+        try:
+            h.close(oh, (q - q0) // 1600, nl - nl0, programmed_ng(oh % 24), hour_now, q, nl)
+        except (ValueError, OSError):
+            self.start(hour_now, pump)
 
     def flush(self, hour_now, pump, programmed_ng):
         """Close the hour if the wall clock moved past it; returns True if it wrote."""
@@ -384,11 +453,14 @@ class HourAccumulator:
         wrote = False
         if self.history is not None and hour_now > self.hour:
             try:
-                self.history.close(self.hour, ng, dnl, programmed_ng)
+                self.history.close(self.hour, ng, dnl, programmed_ng, hour_now, q, nl)
                 wrote = True
             except (ValueError, OSError):
                 pass
-        self.start(hour_now, pump)
+        if wrote:
+            self._begin(hour_now, pump)  # the close recorded where this hour starts
+        else:
+            self.start(hour_now, pump)
         return wrote
 
 

@@ -7,7 +7,7 @@ from core.limits import check_calibration
 from core.pump import RUNNING, STOPPED
 from core.druglib import LIBRARY
 from services import persist
-from services.history import History, HourAccumulator, PendingHours
+from services.history import History, HourAccumulator, PendingHours, programmed_ng_for_hour
 # Imported with the app, not when boot opens the stores: on a Pico, a module loaded late must
 # find room for its code among the small objects boot has made, and once found none (a
 # MemoryError for 1.3 KB with 97 KB free, in pieces).
@@ -168,7 +168,9 @@ def boot(app):
     if w is not None:
         pump.set_wall(w[0], w[1])
         if stores.hours is not None:
-            stores.hours.start(pump.day * 24 + pump.ms // _HOUR_MS, pump)
+            # The hour in progress at a power cut goes on, or is closed with what it delivered.
+            stores.hours.resume(pump.day * 24 + pump.ms // _HOUR_MS, pump,
+                                lambda h: programmed_ng_for_hour(pump.program, h))
     app.event("power_on", {"cause": cause, "fw": VERSION, "selftest": stores.selftest[:3]})
     if cause == "watchdog":
         alarms.raise_alarm("WATCHDOG_RESET", 0)

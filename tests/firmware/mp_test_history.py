@@ -256,3 +256,61 @@ def test_bad_figures_and_a_damaged_pend_file_change_nothing():
     eq((p2.n, p2.damaged), (0, 1))
     p2.close(H0 + 1, 1, 1, 1)  # and it works again
     eq(p2.read(H0, H0 + 2), [(H0 + 1, 1, 1, 1)])
+
+
+# ---- the hour in progress at a power cut (HourAccumulator.resume) ----
+from services.history import HourAccumulator
+
+
+class _Counter:
+    def __init__(self, v):
+        self.v = v
+
+    def value(self):
+        return self.v
+
+
+class _Pump:
+    def __init__(self, q, nl):
+        self.q_total = _Counter(q)
+        self.nl_total = _Counter(nl)
+
+
+def _boot(pump, hour_now):
+    h = History(H)
+    p = PendingHours(h, PEND)
+    acc = HourAccumulator(p)
+    acc.resume(hour_now, pump, lambda hod: 777)
+    return h, p, acc
+
+
+@req("SR-025")
+def test_the_hour_in_progress_at_a_power_cut_keeps_what_it_delivered_before():
+    _fresh()
+    pump = _Pump(10 * 1600, 10)
+    h, p, acc = _boot(pump, H0)  # first boot: the hour starts at these counters
+    pump.q_total.v += 30 * 1600  # 30 ng, 3 nL before the cut
+    pump.nl_total.v += 3
+    # Power cut; the counters come back from the journal; the same hour goes on.
+    h, p, acc = _boot(pump, H0)
+    pump.q_total.v += 5 * 1600
+    pump.nl_total.v += 1
+    eq(acc.flush(H0 + 1, pump, 500), True)
+    eq(p.read(H0, H0 + 2), [(H0, 35, 4, 500)])
+    # A cut during hour H0+1 after 2 ng; the pump is off until H0+4.
+    pump.q_total.v += 2 * 1600
+    h, p, acc = _boot(pump, H0 + 4)
+    eq(p.read(H0, H0 + 5), [(H0, 35, 4, 500), (H0 + 1, 2, 0, 777)])
+    eq(acc.hour, H0 + 4)
+    # And that close is not made twice by another boot in the same hour.
+    h, p, acc = _boot(pump, H0 + 4)
+    eq(p.read(H0, H0 + 5), [(H0, 35, 4, 500), (H0 + 1, 2, 0, 777)])
+
+
+def test_counters_behind_the_recorded_start_start_the_hour_afresh():
+    _fresh()
+    pump = _Pump(100 * 1600, 100)
+    _boot(pump, H0)
+    _, p, acc = _boot(_Pump(50 * 1600, 50), H0 + 1)  # a journal older than the hour's start
+    eq(p.read(H0, H0 + 2), [])
+    eq((acc.hour, acc.q0), (H0 + 1, 50 * 1600))
