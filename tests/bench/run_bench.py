@@ -49,9 +49,10 @@ def lockstep_run(days: int, rate: int = 500, conc: int = 2000, pl: int = 50_000)
                 st = link.request("status")
                 show = bench.control(info, {"cmd": "show"})
                 # Log download rate: every record of the run, 40 per request.
+                from pumpctl.api import Pump
                 from pumpctl.logs import download
                 t1 = time.perf_counter()
-                recs = download(link, 0, progress=False)
+                recs = download(Pump(link), 0, progress=False)
                 log_s = time.perf_counter() - t1
             # Boot to therapy: power cut, power on, until the pump reports running again.
             t2 = time.perf_counter()
