@@ -27,6 +27,7 @@ import struct
 from errno import ENOENT
 from binascii import crc32
 from core.base import const
+from core.engine import Q_PER_NG
 from core.program_model import MODE_STOPPED
 
 _MAGIC = b"HST1"
@@ -41,6 +42,13 @@ DAYS = const(104)  # 8 files
 def _check_int(name, v):
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _MAX:
         raise ValueError("%s must be an int in 0..2**30-1, got %r" % (name, v))
+
+
+def _check_row(hour_index, delivered_ng, delivered_nl, programmed_ng):
+    _check_int("hour_index", hour_index)
+    _check_int("delivered_ng", delivered_ng)
+    _check_int("delivered_nl", delivered_nl)
+    _check_int("programmed_ng", programmed_ng)
 
 
 class History:
@@ -122,10 +130,7 @@ class History:
 
     def _set(self, hour_index, delivered_ng, delivered_nl, programmed_ng, summing):
         # Puts one hour into _buf (loading its day first); _commit() writes it.
-        _check_int("hour_index", hour_index)
-        _check_int("delivered_ng", delivered_ng)
-        _check_int("delivered_nl", delivered_nl)
-        _check_int("programmed_ng", programmed_ng)
+        _check_row(hour_index, delivered_ng, delivered_nl, programmed_ng)
         day = hour_index // 24
         held = self._load(day)
         if held > day:
@@ -335,10 +340,7 @@ class PendingHours:
         """An hour ended: add its figures (summed onto what that hour already holds, here or in
         History), and record where the next hour starts (next_hour and the counters then) in the
         same commit. ValueError for bad figures or totals past 2**30; nothing changes then."""
-        _check_int("hour_index", hour)
-        _check_int("delivered_ng", ng)
-        _check_int("delivered_nl", nl)
-        _check_int("programmed_ng", png)
+        _check_row(hour, ng, nl, png)
         i = 0
         while i < self.n and self._row(i)[0] != hour:
             i += 1
@@ -353,7 +355,7 @@ class PendingHours:
             if ng > _MAX or nl > _MAX or png > _MAX:
                 raise ValueError("hour %d totals would exceed 2**30" % hour)
         if i == self.n and self.n == PENDING:
-            self.flush()
+            self.flush()  # a new hour behind six that a failed flush (OSError) left waiting
             i = 0
         struct.pack_into("<IIII", self.buf, 8 + i * _PREC, hour, ng, nl, png)
         if i == self.n:
@@ -421,23 +423,13 @@ class HourAccumulator:
         Counters older than the recorded start (a journal behind it) start afresh."""
         h = self.history
         oh = h.open_hour if h is not None else -1
-        if oh < 0 or oh > hour_now:
+        if oh < 0 or oh > hour_now or pump.q_total.value() < h.open_q0 \
+                or pump.nl_total.value() < h.open_nl0:
             self.start(hour_now, pump)
             return
-        q = pump.q_total.value()
-        nl = pump.nl_total.value()
-        q0, nl0 = h.open_q0, h.open_nl0
-        if q < q0 or nl < nl0:
-            self.start(hour_now, pump)
-            return
-        if oh == hour_now:
-            self.hour, self.q0, self.nl0 = oh, q0, nl0  # recorded already
-            return
-        self._begin(hour_now, pump)
-        try:
-            h.close(oh, (q - q0) // 1600, nl - nl0, programmed_ng(oh % 24), hour_now, q, nl)
-        except (ValueError, OSError):
-            self.start(hour_now, pump)
+        self.hour, self.q0, self.nl0 = oh, h.open_q0, h.open_nl0
+        if oh != hour_now:
+            self.flush(hour_now, pump, programmed_ng(oh % 24))  # as if it had run through
 
     def flush(self, hour_now, pump, programmed_ng):
         """Close the hour if the wall clock moved past it; returns True if it wrote."""
@@ -448,7 +440,7 @@ class HourAccumulator:
             return False
         q = pump.q_total.value()
         nl = pump.nl_total.value()
-        ng = (q - self.q0) // 1600
+        ng = (q - self.q0) // Q_PER_NG
         dnl = nl - self.nl0
         wrote = False
         if self.history is not None and hour_now > self.hour:

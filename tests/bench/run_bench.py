@@ -5,6 +5,7 @@ Never asserts wall time (machines are shared and noisy); tests assert behaviour 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -25,6 +26,24 @@ from pumpctl.link import Link  # noqa: E402
 from support import micropython_cmd  # noqa: E402
 
 DAY = 86_400_000
+
+
+@contextlib.contextmanager
+def _bench_link(rate: int | None = 500, conc: int = 2000, **start_kw):
+    """A lockstep bench in a temporary PUMPCTL_HOME with a signed link open, running `rate`
+    µg/day of baclofen at `conc` (rate None: no program); stopped at the end."""
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PUMPCTL_HOME"] = str(Path(tmp) / "home")
+        info = bench.start(Path(tmp) / "b", lockstep=True, **start_kw)
+        try:
+            with Link(info.port) as link:
+                link.enable_auth(info.d["device_id"])
+                if rate is not None:
+                    link.request("program_set", {"program": {"drug": "baclofen", "concentration_ug_per_ml": conc,
+                                                             "mode": "continuous", "rate_ug_per_day": rate}})
+                yield info, link
+        finally:
+            bench.stop(info)
 
 
 def lockstep_run(days: int, rate: int = 500, conc: int = 2000, pl: int = 50_000) -> dict:
@@ -76,32 +95,23 @@ def year_run(days: int = 365, rate: int = 500, conc: int = 2000) -> dict:
     wall time, control-loop wakes and flash written per day. Without the bench's water the head
     runs dry after 160 days, NO_FLOW sounds and the rest of the year runs at the alarm's pace
     (alarm_day below)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["PUMPCTL_HOME"] = str(Path(tmp) / "home")
-        info = bench.start(Path(tmp) / "b", lockstep=True, reservoir_ul=40_000, model_ml=40)
-        try:
-            with Link(info.port) as link:
-                link.enable_auth(info.d["device_id"])
-                link.request("program_set", {"program": {"drug": "baclofen", "concentration_ug_per_ml": conc,
-                                                         "mode": "continuous", "rate_ug_per_day": rate}})
-                st = link.request("status")
-                link.request("refill", {"withdrawn_ul": st["reservoir_ul"], "volume_ul": 40_000})
-                w0 = link.request("status")["wakes"]
-                wall = 0.0
-                done = 0
-                while done < days:
-                    chunk = min(60, days - done)
-                    t0 = time.perf_counter()
-                    bench.control(info, {"cmd": "advance", "ms": chunk * DAY})
-                    wall += time.perf_counter() - t0
-                    done += chunk
-                    st = link.request("status")
-                    bench.control(info, {"cmd": "fill", "volume_nl": 40_000_000})
-                    link.request("refill", {"withdrawn_ul": st["reservoir_ul"], "volume_ul": 40_000})
-                st = link.request("status")
-                show = bench.control(info, {"cmd": "show"})
-        finally:
-            bench.stop(info)
+    with _bench_link(rate, conc, reservoir_ul=40_000, model_ml=40) as (info, link):
+        st = link.request("status")
+        link.request("refill", {"withdrawn_ul": st["reservoir_ul"], "volume_ul": 40_000})
+        w0 = link.request("status")["wakes"]
+        wall = 0.0
+        done = 0
+        while done < days:
+            chunk = min(60, days - done)
+            t0 = time.perf_counter()
+            bench.control(info, {"cmd": "advance", "ms": chunk * DAY})
+            wall += time.perf_counter() - t0
+            done += chunk
+            st = link.request("status")
+            bench.control(info, {"cmd": "fill", "volume_nl": 40_000_000})
+            link.request("refill", {"withdrawn_ul": st["reservoir_ul"], "volume_ul": 40_000})
+        st = link.request("status")
+        show = bench.control(info, {"cmd": "show"})
     fl = show.get("flash", {})
     exact = Fraction(rate * days * DAY * 10**9, DAY * conc * 50_000)
     return {"days": days, "wall_s": wall, "wakes_per_day": (st["wakes"] - w0) / days,
@@ -113,25 +123,16 @@ def alarm_day(hours: int = 6) -> dict:
     """Virtual time while a high alarm sounds unacknowledged (OCCLUSION after a blocked outlet):
     every edge of the burst pattern and the light's 2 Hz flash is a control-loop wake, so this
     runs far slower than therapy without an alarm."""
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["PUMPCTL_HOME"] = str(Path(tmp) / "home")
-        info = bench.start(Path(tmp) / "b", lockstep=True)
-        try:
-            with Link(info.port) as link:
-                link.enable_auth(info.d["device_id"])
-                link.request("program_set", {"program": {"drug": "baclofen", "concentration_ug_per_ml": 2000,
-                                                         "mode": "continuous", "rate_ug_per_day": 500}})
-                bench.control(info, {"cmd": "fault", "fault": "block_outlet", "on": True})
-                bench.control(info, {"cmd": "advance", "ms": 2 * 3_600_000})
-                st = link.request("status")
-                codes = [a["code"] for a in st["alarms"] if a["state"] == "active"]
-                w0 = st["wakes"]
-                t0 = time.perf_counter()
-                bench.control(info, {"cmd": "advance", "ms": hours * 3_600_000})
-                wall = time.perf_counter() - t0
-                w1 = link.request("status")["wakes"]
-        finally:
-            bench.stop(info)
+    with _bench_link() as (info, link):
+        bench.control(info, {"cmd": "fault", "fault": "block_outlet", "on": True})
+        bench.control(info, {"cmd": "advance", "ms": 2 * 3_600_000})
+        st = link.request("status")
+        codes = [a["code"] for a in st["alarms"] if a["state"] == "active"]
+        w0 = st["wakes"]
+        t0 = time.perf_counter()
+        bench.control(info, {"cmd": "advance", "ms": hours * 3_600_000})
+        wall = time.perf_counter() - t0
+        w1 = link.request("status")["wakes"]
     return {"codes": codes, "s_per_day": wall * 24 / hours, "wakes_per_day": (w1 - w0) * 24 / hours}
 
 
@@ -152,19 +153,12 @@ def core_year() -> dict:
 
 
 def round_trips(n: int = 1000) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["PUMPCTL_HOME"] = str(Path(tmp) / "home")
-        info = bench.start(Path(tmp) / "b", lockstep=True)
-        try:
-            with Link(info.port) as link:
-                link.enable_auth(info.d["device_id"])
-                times = []
-                for _ in range(n):
-                    t = time.perf_counter()
-                    link.request("status")
-                    times.append((time.perf_counter() - t) * 1000)
-        finally:
-            bench.stop(info)
+    with _bench_link(rate=None) as (info, link):
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            link.request("status")
+            times.append((time.perf_counter() - t) * 1000)
     times.sort()
     return {"n": n, "p50_ms": statistics.median(times), "p99_ms": times[int(0.99 * n) - 1]}
 

@@ -31,3 +31,8 @@ def test_the_alarm_day_sounds_occlusion(home: Path) -> None:
 def test_the_core_year_runs(home: Path) -> None:
     r = run_bench.core_year()
     assert "error" not in r and float(r["worst_steps"]) <= 0.501, r  # rounds to the nearest step
+
+
+def test_the_round_trips_are_timed(home: Path) -> None:
+    r = run_bench.round_trips(20)
+    assert r["n"] == 20 and 0 < r["p50_ms"] <= r["p99_ms"], r

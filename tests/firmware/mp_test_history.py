@@ -260,20 +260,18 @@ def test_bad_figures_and_a_damaged_pend_file_change_nothing():
 
 # ---- the hour in progress at a power cut (HourAccumulator.resume) ----
 from services.history import HourAccumulator
+from core.engine import Counter
 
 
-class _Counter:
-    def __init__(self, v):
-        self.v = v
-
-    def value(self):
-        return self.v
-
-
-class _Pump:
+class _Pump:  # the pump's two running totals HourAccumulator reads
     def __init__(self, q, nl):
-        self.q_total = _Counter(q)
-        self.nl_total = _Counter(nl)
+        self.q_total = Counter()
+        self.nl_total = Counter()
+        self.add(q, nl)
+
+    def add(self, q, nl):
+        self.q_total.add(q)
+        self.nl_total.add(nl)
 
 
 def _boot(pump, hour_now):
@@ -289,16 +287,14 @@ def test_the_hour_in_progress_at_a_power_cut_keeps_what_it_delivered_before():
     _fresh()
     pump = _Pump(10 * 1600, 10)
     h, p, acc = _boot(pump, H0)  # first boot: the hour starts at these counters
-    pump.q_total.v += 30 * 1600  # 30 ng, 3 nL before the cut
-    pump.nl_total.v += 3
+    pump.add(30 * 1600, 3)  # 30 ng, 3 nL before the cut
     # Power cut; the counters come back from the journal; the same hour goes on.
     h, p, acc = _boot(pump, H0)
-    pump.q_total.v += 5 * 1600
-    pump.nl_total.v += 1
+    pump.add(5 * 1600, 1)
     eq(acc.flush(H0 + 1, pump, 500), True)
     eq(p.read(H0, H0 + 2), [(H0, 35, 4, 500)])
     # A cut during hour H0+1 after 2 ng; the pump is off until H0+4.
-    pump.q_total.v += 2 * 1600
+    pump.add(2 * 1600, 0)
     h, p, acc = _boot(pump, H0 + 4)
     eq(p.read(H0, H0 + 5), [(H0, 35, 4, 500), (H0 + 1, 2, 0, 777)])
     eq(acc.hour, H0 + 4)

@@ -90,6 +90,9 @@ async def _run(a, b, prog_dict, fn):
     await fn()
 
 
+_AT_800 = {"drug": "baclofen", "concentration_ug_per_ml": 2000, "mode": "continuous", "rate_ug_per_day": 800}
+
+
 def _exact(rate, conc, pl, ms):
     return rate * ms * 10**9 // (DAY * conc * pl)  # floor of the exact integral
 
@@ -156,7 +159,7 @@ def test_a_bolus_mid_batch_re_plans_and_every_step_is_turned():
 
 @req("SR-029")
 def test_a_stop_aborts_the_batch_and_nothing_moves_after():
-    prog = {"drug": "baclofen", "concentration_ug_per_ml": 2000, "mode": "continuous", "rate_ug_per_day": 800}
+    prog = _AT_800
     a, b = _app(prog)
     out = {}
 
@@ -183,7 +186,7 @@ def _owed_then_stop(reason):
     # A late wake, made by hand: the motor's batch is taken back, then two minutes pass without
     # the control loop waking (the clock moved under it, as a loop busy elsewhere would see), so
     # the tick counts steps the motor was never given. Then a stop, for `reason`.
-    prog = {"drug": "baclofen", "concentration_ug_per_ml": 2000, "mode": "continuous", "rate_ug_per_day": 800}
+    prog = _AT_800
     a, b = _app(prog)
     out = {}
 
