@@ -227,13 +227,17 @@ class App:
         """Stop the motor at once (occlusion, an internal error); what it had left is taken back."""
         self.batch.abort()
 
-    def journal_write(self, moved=-1):
+    def journal_write(self, moved=-1, heartbeat=False):
         """Write the step journal: always at a save and at the quarter-hour check (moved < 0),
-        after the tick counted `moved` steps only when the store's write policy says it is due."""
+        after the tick counted `moved` steps only when the store's write policy says it is due.
+        The check's heartbeat is skipped when this same wake already wrote a record (the tick
+        counted steps and the store took them): it would write the same counters again."""
         j = self.journal
         if j is None or self.unsound:
             return
         if moved >= 0 and not j.due(moved, self.clock):
+            return
+        if heartbeat and j.pending == 0 and j.at == self.clock.ticks():
             return
         try:
             j.write(self.pump, self.clock.wall(), self.clock)

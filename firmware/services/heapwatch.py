@@ -1,5 +1,5 @@
 # The heap figures status reports. gc.mem_free() allocates nothing but scans the whole heap
-# (9 ms on a Pico): sampled at boot and each hour, never per control tick nor per request.
+# (9 ms on a Pico): sampled at boot and every 6 hours, never per control tick nor per request.
 import gc
 
 
@@ -28,7 +28,7 @@ class HeapWatch:
             self.peak_live = u
 
     def at_boot(self):
-        self.mark()  # a real figure from the start: the hourly samples follow
+        self.mark()  # a real figure from the start: the 6-hourly samples follow
         gc.collect()
         self.boot_mem = self.heap_used = gc.mem_alloc()
         self.heap_total = self.boot_mem + gc.mem_free()

@@ -7,6 +7,7 @@ from core.pump import RUNNING
 from services.history import programmed_ng_for_hour
 
 _HOUR_MS = 3_600_000
+_HEAP_MARK_MS = 6 * _HOUR_MS  # the heap's low-water sample: with the 6-hourly save
 
 
 def occlusion(app):
@@ -70,10 +71,10 @@ def check(app):
     """Every quarter hour of the pump's clock: conditions that are measured rather than counted
     (battery, stall, clock, refill date, alarms whose cause is gone), the hour's history, and
     the journal's heartbeat. Why a quarter hour is often enough: docs/alarms.md."""
-    if app.pump.ms % _HOUR_MS < 900_000:
-        app.heap.mark()  # hourly: gc.mem_free() scans the whole heap (9 ms on a Pico)
+    if app.pump.ms % _HEAP_MARK_MS < 900_000:
+        app.heap.mark()  # gc.mem_free() scans the whole heap (9 ms on a Pico): 4 times a day
     now = app.pump.up_s
-    app.journal_write()  # a heartbeat: an outage is measured from the last check alive
+    app.journal_write(heartbeat=True)  # an outage is measured from the last check alive
     _battery(app, now)
     w = app.clock.wall()
     auth = app.stores.auth

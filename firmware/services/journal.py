@@ -47,7 +47,7 @@ class Journal:
         self.buf = bytearray(_SIZE)
         self.gen = 0
         self.pending = 0  # steps moved since the last record (small: reset at each write)
-        self._at = None   # board ticks of the last record
+        self.at = None   # board ticks of the last record
 
     def due(self, moved, clock):
         """After a move of `moved` steps: is a record due under the store's policy?"""
@@ -55,15 +55,15 @@ class Journal:
         if nv.min_interval_ms == 0:
             return True
         self.pending += moved
-        if self.pending >= nv.max_steps or self._at is None:
+        if self.pending >= nv.max_steps or self.at is None:
             return True
-        return clock.diff(clock.ticks(), self._at) >= nv.min_interval_ms
+        return clock.diff(clock.ticks(), self.at) >= nv.min_interval_ms
 
     def write(self, pump, wall, clock=None):
         p = pump
         self.pending = 0
         if clock is not None:
-            self._at = clock.ticks()
+            self.at = clock.ticks()
         self.gen += 1
         day, ms = wall if wall else (-1, -1)
         # In the order of the indices above (_MAGIC_AT .. _PL_PER_STEP).

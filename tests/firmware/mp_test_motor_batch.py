@@ -219,3 +219,55 @@ def test_steps_counted_and_not_yet_pulsed_are_turned_after_a_programmer_stop():
 def test_after_a_fault_stop_the_head_turns_nothing_more():
     out = _owed_then_stop("occlusion")
     eq(out["gap"], out["owed"], "not a step against the blockage; the count leads by what was owed")
+
+
+class _CountingNvram:
+    """FRAM-like (a record after every move), counting the records written."""
+    kind = "fram"
+    min_interval_ms = 0
+    max_steps = 0
+
+    def __init__(self):
+        self.data = None
+        self.writes = 0
+
+    def read(self, n):
+        return None if self.data is None else bytes(self.data[:n])
+
+    def write(self, buf):
+        self.data = bytes(buf)
+        self.writes += 1
+
+
+@req("SR-032")
+def test_the_quarter_hour_heartbeat_is_not_written_twice_at_one_wake_and_still_beats_when_idle():
+    from services.journal import Journal
+    b = SimBoard(lockstep=True, port=NullPort())
+    b.clock.set_wall(9800, 0)
+    nv = _CountingNvram()
+    b.nvram = nv
+    a = app_mod.App(b)
+    out = {}
+
+    async def go():
+        n0 = nv.writes
+        await b.clock.advance(DAY)  # delivering: each wake counts steps and writes a record
+        out["running"] = nv.writes - n0
+        out["wakes"] = a.batch.wakes
+        a.sync()
+        rec = Journal(nv).read()
+        out["journaled"] = rec[2] * 1000 + rec[3]
+        out["counted"] = a.pump.steps_total.value()
+        a.pump.stop("programmer")
+        a.changed()
+        await b.clock.advance(0)
+        n1 = nv.writes
+        await b.clock.advance(DAY)  # stopped: nothing moves, the heartbeat alone
+        out["idle"] = nv.writes - n1
+
+    asyncio.run(_run(a, b, _AT_800, go))
+    # About 96 wakes (quarter hours) and 4 saves a day; each wake's move writes one record and
+    # the check at that wake writes no second one (before: about 200 a day).
+    eq(out["running"] <= 110, True, "records in a day of delivery: %d" % out["running"])
+    eq(out["journaled"], out["counted"], "the journal holds what was counted")
+    eq(94 <= out["idle"] <= 110, True, "heartbeats in an idle day: %d" % out["idle"])

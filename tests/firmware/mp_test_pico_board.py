@@ -824,7 +824,7 @@ def test_journal_on_flash_writes_by_time_or_steps_not_every_move():
     j = Journal(nv)
     c = Clk()
     eq(j.due(5, c), True, "the first move after boot is journaled")
-    j._at = 0
+    j.at = 0
     j.pending = 0
     c.t = 30000
     eq(j.due(100, c), False)
