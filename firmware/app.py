@@ -85,7 +85,7 @@ class App:
             usage_noted=self.usage_noted, measure=self.measure,
             battery=board.battery_mv))
         self.protocol = Protocol(self.commands.table(), authorise=self.commands.authorise,
-                                 report=self.commands.report)
+                                 report=self.commands.report, reads=Commands.READS)
         self.supervisor = Supervisor(board, ("control", "link"))
         self.journal = Journal(board.nvram) if board.nvram is not None else None
 

@@ -47,6 +47,10 @@ class Commands(ReadCommands, TherapyCommands, SetupCommands, AlarmCommands):
         self._prov_auth = None
         self._claimed = None  # the role an auth refusal's frame claimed, for its record
 
+    # The commands that change nothing: the protocol may run one again after a MemoryError.
+    READS = ("hello", "identify", "status", "program_show", "program_check", "alarms", "drugs",
+             "log", "history", "patient_usage")
+
     def table(self):
         return {
             "hello": self.identify, "identify": self.identify, "status": self.status,

@@ -1,6 +1,7 @@
 # Protocol v1 dispatcher: a frame in, a frame out. Every failure becomes an error reply with a
 # code and a sentence; nothing raised here can reach the control loop (see App.link_loop), and a
 # request changes state only after it has been fully validated.
+import gc
 from binascii import crc32
 
 from core.base import Refusal
@@ -29,14 +30,17 @@ def _as_cached(reply):
 
 
 class Protocol:
-    def __init__(self, handlers, authorise=None, report=None):
+    def __init__(self, handlers, authorise=None, report=None, reads=()):
         """handlers: dict command -> callable(args dict) -> reply data (JSON-able).
+        reads: the commands that change nothing (status, log, ...): one that meets a
+        MemoryError is run again once after a collection, since running it twice is harmless.
         authorise: callable(cmd, body, req, mac) -> role, raising Refusal, or None.
         report: callable(stage, code, cmd, role) told of every refusal and repeat, or None.
         stage is "frame" (not a well-formed request), "auth" (authorise refused it),
         "command" (the handler refused it; role is who asked), "internal" (a bug) or
         "repeat" (answered from the cache; code None)."""
         self.handlers = handlers
+        self.reads = reads
         self.authorise = authorise
         self.report = report
         self._recent = []  # (seq, body, mac, reply) of the last few authenticated requests
@@ -97,8 +101,18 @@ class Protocol:
                 stage = "auth"
                 role = self.authorise(cmd, body, req, mac)
             stage = "command"
-            data = fn(args)
-            reply = link.encode({"s": seq, "ok": True, "d": data})
+            try:
+                reply = link.encode({"s": seq, "ok": True, "d": fn(args)})
+            except MemoryError:
+                # The rp2 port's heap fragments: after a reset its largest free block was seen
+                # under 1.7 KB with tens of KB free, and a log page's reply failed to allocate.
+                # A collection usually joins enough; a command that changes nothing is asked
+                # again, any other is said to be short of memory (it may have acted).
+                gc.collect()
+                if cmd not in self.reads:
+                    raise
+                reply = None
+                reply = link.encode({"s": seq, "ok": True, "d": fn(args)})
             self.frames_ok += 1
         except link.LinkError as e:
             self.frames_bad += 1
@@ -107,6 +121,9 @@ class Protocol:
         except Refusal as e:  # from any layer: the request changed nothing
             reply = _err(seq, e.code, e.msg)
             self._report(stage, e.code, cmd, role)
+        except MemoryError:
+            reply = _err(seq, "NO_MEMORY", "the pump ran short of memory answering this request; ask again (status says what took effect)")
+            self._report("internal", "NO_MEMORY", cmd, role)
         except Exception as e:  # anything else is a bug: said as one, never a dead link
             reply = _err(seq, "INTERNAL", "internal error handling the request: %s" % (repr(e)[:120],))
             self._report("internal", "INTERNAL", cmd, role)

@@ -53,6 +53,33 @@ def test_a_bug_in_a_handler_becomes_an_internal_error_reply():
     eq(_reply(p, {"s": 2, "c": "bump"})["ok"], True)
 
 
+class _ShortOfMemory:
+    """Raises MemoryError the first `fails` times (a fragmented rp2 heap), then answers."""
+
+    def __init__(self, fails):
+        self.fails = fails
+        self.calls = 0
+
+    def __call__(self, args):
+        self.calls += 1
+        if self.calls <= self.fails:
+            raise MemoryError("memory allocation failed, allocating 1203 bytes")
+        return {"records": [1, 2, 3]}
+
+
+@req("SR-046")
+def test_a_reading_command_short_of_memory_is_run_again_and_others_are_said_to_be():
+    once, always, acts = _ShortOfMemory(1), _ShortOfMemory(99), _ShortOfMemory(1)
+    p = Protocol({"log": once, "status": always, "stop": acts}, reads=("log", "status"))
+    r = _reply(p, {"s": 1, "c": "log"})
+    eq((r["ok"], r["d"]["records"], once.calls), (True, [1, 2, 3], 2), "asked again after a collection")
+    r = _reply(p, {"s": 2, "c": "status"})
+    eq((r["ok"], r["e"]["code"], always.calls), (False, "NO_MEMORY", 2), "once again, not forever")
+    assert "memory" in r["e"]["msg"] and "ask again" in r["e"]["msg"], r["e"]["msg"]
+    r = _reply(p, {"s": 3, "c": "stop"})
+    eq((r["ok"], r["e"]["code"], acts.calls), (False, "NO_MEMORY", 1), "a command that acts is never run twice")
+
+
 def test_argument_checks_name_the_argument():
     f, p = _proto()
     for a, code in (({}, "BAD_ARGS"), ({"v": "x"}, "BAD_ARGS"), ({"v": 11}, "RANGE"), ({"v": True}, "BAD_ARGS")):
