@@ -85,7 +85,8 @@ class App:
             usage_noted=self.usage_noted, measure=self.measure,
             battery=board.battery_mv))
         self.protocol = Protocol(self.commands.table(), authorise=self.commands.authorise,
-                                 report=self.commands.report, reads=Commands.READS)
+                                 report=self.commands.report, reads=Commands.READS,
+                                 short_of_memory=self.commands.short_of_memory)
         self.supervisor = Supervisor(board, ("control", "link"))
         self.journal = Journal(board.nvram) if board.nvram is not None else None
 

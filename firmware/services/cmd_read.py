@@ -11,11 +11,22 @@ from services.protocol import arg
 # watchdog reset, the largest free block was found to be under 1.7 KB (a 1.2 KB-page reply
 # failed to encode): a download never needs a big contiguous block. The host pages on.
 _LOG_PAGE_BYTES = 700
+# Each MemoryError met answering a read halves the page (short_of_memory), down to this: a
+# fragmented rp2 heap after a RUN-pin reset was seen with 65 KB free and no block for a
+# 10-record page, where 5 records went through. The host pages on, in smaller pages.
+_LOG_PAGE_MIN = 120
 _RINGS = ("events", "refusals")  # the event log and the refusals' ring (services/refusals.py)
 
 
 class ReadCommands:
     """Mixed into services.commands.Commands: `self.ctx` is its CommandContext."""
+
+    log_page_bytes = _LOG_PAGE_BYTES  # halved by short_of_memory(), until the next boot
+
+    def short_of_memory(self):
+        """The protocol met a MemoryError answering a read: the next log page is smaller."""
+        b = self.log_page_bytes // 2
+        self.log_page_bytes = b if b > _LOG_PAGE_MIN else _LOG_PAGE_MIN
 
     def identify(self, args):
         c = self.ctx
@@ -78,7 +89,7 @@ class ReadCommands:
         lg = self.ctx.stores.log if ring == "events" else self.ctx.stores.refusals
         if lg is None:
             return {"records": [], "last_seq": 0, "first_seq": 0, "corrupt": 0, "ring": ring}
-        recs = lg.read(since, n, _LOG_PAGE_BYTES)
+        recs = lg.read(since, n, self.log_page_bytes)
         if lg.corrupt:
             # Damaged records are skipped, never returned; the damage itself is a recoverable
             # storage error worth a (medium) alarm.

@@ -7,6 +7,8 @@ from binascii import crc32
 from core.base import Refusal
 from services import link
 
+_READ_RETRIES = 3  # a read met by MemoryError: asked again this many times at most
+
 VERSION = 1
 
 # Replies to authenticated requests are cached so that a host retrying after a lost reply gets
@@ -30,10 +32,11 @@ def _as_cached(reply):
 
 
 class Protocol:
-    def __init__(self, handlers, authorise=None, report=None, reads=()):
+    def __init__(self, handlers, authorise=None, report=None, reads=(), short_of_memory=None):
         """handlers: dict command -> callable(args dict) -> reply data (JSON-able).
         reads: the commands that change nothing (status, log, ...): one that meets a
-        MemoryError is run again once after a collection, since running it twice is harmless.
+        MemoryError is run again (up to _READ_RETRIES times) after a collection and a call of
+        short_of_memory() (the log's pages shrink), since running it again is harmless.
         authorise: callable(cmd, body, req, mac) -> role, raising Refusal, or None.
         report: callable(stage, code, cmd, role) told of every refusal and repeat, or None.
         stage is "frame" (not a well-formed request), "auth" (authorise refused it),
@@ -41,6 +44,7 @@ class Protocol:
         "repeat" (answered from the cache; code None)."""
         self.handlers = handlers
         self.reads = reads
+        self.short_of_memory = short_of_memory
         self.authorise = authorise
         self.report = report
         self._recent = []  # (seq, body, mac, reply) of the last few authenticated requests
@@ -101,18 +105,23 @@ class Protocol:
                 stage = "auth"
                 role = self.authorise(cmd, body, req, mac)
             stage = "command"
-            try:
-                reply = link.encode({"s": seq, "ok": True, "d": fn(args)})
-            except MemoryError:
-                # The rp2 port's heap fragments: after a reset its largest free block was seen
-                # under 1.7 KB with tens of KB free, and a log page's reply failed to allocate.
-                # A collection usually joins enough; a command that changes nothing is asked
-                # again, any other is said to be short of memory (it may have acted).
-                gc.collect()
-                if cmd not in self.reads:
-                    raise
-                reply = None
-                reply = link.encode({"s": seq, "ok": True, "d": fn(args)})
+            tries = _READ_RETRIES if cmd in self.reads else 0
+            while True:
+                try:
+                    reply = link.encode({"s": seq, "ok": True, "d": fn(args)})
+                    break
+                except MemoryError:
+                    # The rp2 port's heap fragments: after a RUN-pin reset it was seen with 65
+                    # KB free and no block for a 10-record log page. A command that changes
+                    # nothing is asked again after a collection, with smaller log pages; any
+                    # other is said to be short of memory (it may have acted).
+                    reply = None
+                    gc.collect()
+                    if tries <= 0:
+                        raise
+                    tries -= 1
+                    if self.short_of_memory is not None:
+                        self.short_of_memory()
             self.frames_ok += 1
         except link.LinkError as e:
             self.frames_bad += 1

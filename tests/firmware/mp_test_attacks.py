@@ -240,3 +240,37 @@ def test_the_clinicians_own_refusals_are_budgeted_in_the_event_log():
     recs = log.read(n0, 100)
     eq([r["type"] for r in recs], ["refused"] * BUDGET + ["refusals_counted"])
     eq(recs[-1]["data"]["n"], 30 - BUDGET)
+
+
+@req("SR-046")
+def test_a_heap_with_no_block_for_a_log_page_still_downloads_the_whole_log_in_smaller_pages():
+    # The rp2 port after a RUN-pin reset: 65 KB free and no block for a 10-record page.
+    root, a = _programmed()
+    want = [r["seq"] for r in a.stores.log.read(0, 1000)]
+    real = link.encode
+
+    def fragmented(obj, mac=None):
+        d = obj.get("d")
+        if isinstance(d, dict) and len(d.get("records") or ()) > 2:
+            raise MemoryError("memory allocation failed, allocating 1203 bytes")
+        return real(obj, mac)
+
+    link.encode = fragmented
+    try:
+        got, since, s = [], 0, 500
+        while True:
+            s += 1
+            r = _send(a, {"s": s, "c": "log", "a": {"since": since}}, "clinician")
+            eq(r["ok"], True, repr(r))
+            recs = r["d"]["records"]
+            if not recs:
+                break
+            got.extend(x["seq"] for x in recs)
+            since = recs[-1]["seq"]
+        st = _send(a, {"s": s + 1, "c": "status"}, "clinician")
+    finally:
+        link.encode = real
+    eq(got, want[:len(got)], "in order, none twice")
+    eq(got[-1] >= want[-1], True, "every record reached the host: %r of %r" % (got[-5:], want[-5:]))
+    eq(st["ok"], True)
+    eq(a.commands.log_page_bytes < 700, True, "the pages shrank: %d bytes" % a.commands.log_page_bytes)

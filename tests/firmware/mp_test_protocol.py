@@ -69,12 +69,15 @@ class _ShortOfMemory:
 
 @req("SR-046")
 def test_a_reading_command_short_of_memory_is_run_again_and_others_are_said_to_be():
-    once, always, acts = _ShortOfMemory(1), _ShortOfMemory(99), _ShortOfMemory(1)
-    p = Protocol({"log": once, "status": always, "stop": acts}, reads=("log", "status"))
+    once, always, acts = _ShortOfMemory(2), _ShortOfMemory(99), _ShortOfMemory(1)
+    shrunk = []
+    p = Protocol({"log": once, "status": always, "stop": acts}, reads=("log", "status"),
+                 short_of_memory=lambda: shrunk.append(1))
     r = _reply(p, {"s": 1, "c": "log"})
-    eq((r["ok"], r["d"]["records"], once.calls), (True, [1, 2, 3], 2), "asked again after a collection")
+    eq((r["ok"], r["d"]["records"], once.calls), (True, [1, 2, 3], 3), "asked again after a collection")
+    eq(len(shrunk), 2, "told each time, so the log's pages shrink")
     r = _reply(p, {"s": 2, "c": "status"})
-    eq((r["ok"], r["e"]["code"], always.calls), (False, "NO_MEMORY", 2), "once again, not forever")
+    eq((r["ok"], r["e"]["code"], always.calls), (False, "NO_MEMORY", 4), "3 times again, not forever")
     assert "memory" in r["e"]["msg"] and "ask again" in r["e"]["msg"], r["e"]["msg"]
     r = _reply(p, {"s": 3, "c": "stop"})
     eq((r["ok"], r["e"]["code"], acts.calls), (False, "NO_MEMORY", 1), "a command that acts is never run twice")
