@@ -10,7 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from . import pico
+from . import api, pico
+from .alarm_codes import ALARM_CODES
 from .cli_args import duration_arg
 from .durations import format_ms
 from .errors import UsageError
@@ -130,11 +131,37 @@ def cmd_wait(args: argparse.Namespace) -> Out:
     ms = duration_arg(args.duration)
     if not 0 < ms <= 86_400_000:
         raise UsageError(f"wait for 1 ms .. 1 day of the Pico's time, got {args.duration}")
+    code = args.until_alarm
+    if code is not None:
+        code = code.strip().upper().replace("-", "_")
+        if code not in ALARM_CODES and code != "ANY":
+            raise UsageError(f"--until-alarm takes an alarm code ({', '.join(sorted(ALARM_CODES))}) or any, "
+                             f"got {args.until_alarm!r}")
     info = _find(args)
-    with Progress(ms, f"waiting for {format_ms(ms)} of the Pico's time", enabled=not args.json) as bar:
-        wall = pico.wait(info, ms, bar.update)
-    return Out({"waited_ms": ms, "wall_s": round(wall, 2)},
-               f"{format_ms(ms)} of the Pico's time passed in {wall:.1f} s.")
+    if code is None:
+        with Progress(ms, f"waiting for {format_ms(ms)} of the Pico's time", enabled=not args.json) as bar:
+            wall = pico.wait(info, ms, bar.update)
+        return Out({"waited_ms": ms, "wall_s": round(wall, 2)},
+                   f"{format_ms(ms)} of the Pico's time passed in {wall:.1f} s.")
+    seen: list[str] = []
+    with api.connect(port=info.port, timeout=args.timeout, role=args.role) as pump:
+        def raised() -> bool:
+            active = [a["code"] for a in pump.status()["alarms"] if a.get("state") != "acknowledged"]
+            seen[:] = active if code == "ANY" else [c for c in active if c == code]
+            return bool(seen)
+        t0 = pico.control(info, "time")["t_ns"]
+        if raised():
+            return Out({"alarm": seen[0], "raised": True, "waited_ms": 0, "wall_s": 0.0},
+                       f"{seen[0]} is already sounding; no wait.")
+        label = f"waiting up to {format_ms(ms)} of the Pico's time for {'an alarm' if code == 'ANY' else code}"
+        with Progress(ms, label, enabled=not args.json) as bar:
+            wall = pico.wait(info, ms, bar.update, until=raised)
+        done = min(pico.waited_ms(info, t0), ms)
+    if seen:
+        return Out({"alarm": seen[0], "raised": True, "waited_ms": done, "wall_s": round(wall, 2)},
+                   f"{seen[0]} came within {format_ms(done)} of the Pico's time ({wall:.1f} s).")
+    return Out({"alarm": None, "raised": False, "waited_ms": done, "wall_s": round(wall, 2)},
+               f"No {'alarm' if code == 'ANY' else code} within {format_ms(ms)} of the Pico's time ({wall:.1f} s).")
 
 
 def cmd_speed(args: argparse.Namespace) -> Out:
@@ -176,6 +203,7 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
                          help=f"do not wait for the pump firmware to answer (it gets {BOOT_BUDGET_S} s of the Pico's own time)")
     pw.add_argument("--down", help="how long it stays unplugged, wall clock (e.g. 5s)")
     w = with_dir(add(psub, "wait", cmd_wait, "wait until some of the Pico's own time has passed (it is not the wall clock's)"))
-    w.add_argument("duration", help="e.g. 90s, 2m")
+    w.add_argument("duration", help="e.g. 90s, 2m (with --until-alarm: the most to wait)")
+    w.add_argument("--until-alarm", metavar="CODE", help="stop waiting once this alarm sounds (e.g. BATTERY_EOS, or any)")
     sp = with_dir(add(psub, "speed", cmd_speed, "change how fast idle time runs"))
     sp.add_argument("factor", type=float, help="how many times faster than real time idle time runs (1 = real time)")

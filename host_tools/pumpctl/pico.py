@@ -229,18 +229,31 @@ def set_speed(info: PicoInfo, factor: float) -> dict[str, Any]:
     return reply
 
 
-def wait(info: PicoInfo, ms: int, progress: Optional[Any] = None, poll_s: float = 0.2) -> float:
+def wait(info: PicoInfo, ms: int, progress: Optional[Any] = None, poll_s: float = 0.2,
+         until: Optional[Any] = None, until_every_s: float = 1.0) -> float:
     """Wait until `ms` of the emulated Pico's own time have passed (it may run slower or faster
-    than the wall clock); returns the wall seconds it took. progress(done_ms) is called as it goes."""
+    than the wall clock); returns the wall seconds it took. progress(done_ms) is called as it goes.
+    until(), if given, is asked every `until_every_s` of wall time (it may ask the firmware over
+    USB, which wakes the chip, so not at every poll); the wait ends early once it says True."""
     t0 = control(info, "time")["t_ns"]
     w0 = time.monotonic()
+    asked = w0
     while True:
         done = (control(info, "time")["t_ns"] - t0) // 1_000_000
         if progress is not None:
             progress(min(done, ms))
         if done >= ms:
             return time.monotonic() - w0
+        if until is not None and time.monotonic() - asked >= until_every_s:
+            asked = time.monotonic()
+            if until():
+                return asked - w0
         time.sleep(poll_s)
+
+
+def waited_ms(info: PicoInfo, t0_ns: int) -> int:
+    """Ms of the Pico's own time since `t0_ns` (its emulated clock)."""
+    return (control(info, "time")["t_ns"] - t0_ns) // 1_000_000
 
 
 def reset(info: PicoInfo, timeout: float = 10.0) -> str:
