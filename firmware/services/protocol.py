@@ -115,7 +115,6 @@ class Protocol:
                     # KB free and no block for a 10-record log page. A command that changes
                     # nothing is asked again after a collection, with smaller log pages; any
                     # other is said to be short of memory (it may have acted).
-                    reply = None
                     gc.collect()
                     if tries <= 0:
                         raise

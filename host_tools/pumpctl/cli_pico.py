@@ -149,18 +149,19 @@ def cmd_wait(args: argparse.Namespace) -> Out:
             active = [a["code"] for a in pump.status()["alarms"] if a.get("state") != "acknowledged"]
             seen[:] = active if code == "ANY" else [c for c in active if c == code]
             return bool(seen)
-        t0 = pico.control(info, "time")["t_ns"]
-        if raised():
-            return Out({"alarm": seen[0], "raised": True, "waited_ms": 0, "wall_s": 0.0},
-                       f"{seen[0]} is already sounding; no wait.")
-        label = f"waiting up to {format_ms(ms)} of the Pico's time for {'an alarm' if code == 'ANY' else code}"
-        with Progress(ms, label, enabled=not args.json) as bar:
-            wall = pico.wait(info, ms, bar.update, until=raised)
-        done = min(pico.waited_ms(info, t0), ms)
+        done = [0]  # the Pico's ms at the last look (wait reports it to its progress)
+        wall = 0.0
+        if not raised():  # one already sounding: no wait
+            label = f"waiting up to {format_ms(ms)} of the Pico's time for {'an alarm' if code == 'ANY' else code}"
+            with Progress(ms, label, enabled=not args.json) as bar:
+                def told(d: int) -> None:
+                    done[0] = d
+                    bar.update(d)
+                wall = pico.wait(info, ms, told, until=raised)
     if seen:
-        return Out({"alarm": seen[0], "raised": True, "waited_ms": done, "wall_s": round(wall, 2)},
-                   f"{seen[0]} came within {format_ms(done)} of the Pico's time ({wall:.1f} s).")
-    return Out({"alarm": None, "raised": False, "waited_ms": done, "wall_s": round(wall, 2)},
+        return Out({"alarm": seen[0], "raised": True, "waited_ms": done[0], "wall_s": round(wall, 2)},
+                   f"{seen[0]} came within {format_ms(done[0])} of the Pico's time ({wall:.1f} s).")
+    return Out({"alarm": None, "raised": False, "waited_ms": done[0], "wall_s": round(wall, 2)},
                f"No {'alarm' if code == 'ANY' else code} within {format_ms(ms)} of the Pico's time ({wall:.1f} s).")
 
 

@@ -251,10 +251,6 @@ def wait(info: PicoInfo, ms: int, progress: Optional[Any] = None, poll_s: float 
         time.sleep(poll_s)
 
 
-def waited_ms(info: PicoInfo, t0_ns: int) -> int:
-    """Ms of the Pico's own time since `t0_ns` (its emulated clock)."""
-    return (control(info, "time")["t_ns"] - t0_ns) // 1_000_000
-
 
 def reset(info: PicoInfo, timeout: float = 10.0) -> str:
     """Press RUN: the chip resets (flash kept) and its USB port goes away and comes back as a
