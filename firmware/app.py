@@ -174,10 +174,15 @@ class App:
 
     def clock_set(self, day, ms):
         """The wall clock was just set: hourly accounting starts again at the new time (an hour
-        record never spans a clock change), and an outage boot could not measure is logged."""
+        record never spans a clock change), an outage boot could not measure is logged, and the
+        next check comes on the new clock's quarter hour if that is sooner (never later: a
+        script setting the clock every few minutes must not hold the checks off)."""
         if self.stores.hours is not None:
             self.stores.hours.hour = None
         self.outage.settle(day, ms)
+        q = _CHECK_MS - self.pump.ms % _CHECK_MS
+        if q < self._check:
+            self._check = q
 
     # ---- time and therapy -------------------------------------------------------------------
     def sync(self):

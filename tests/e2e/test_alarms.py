@@ -322,6 +322,35 @@ def test_battery_restored_clears_eos_and_therapy_can_restart(bench, pumpctl):
     assert pumpctl("status")["state"] == "running"
 
 
+@pytest.mark.safety("SR-013")
+def test_setting_the_clock_brings_the_next_check_to_its_quarter_hour_never_later(bench, pumpctl):
+    """The checks fall on the pump's quarter hours. A clock set moves the next one to the new
+    clock's quarter hour when that is sooner, so the battery is measured within seconds here;
+    a set that would put it later leaves it where it was (a script setting the clock every few
+    minutes cannot hold the checks off)."""
+    info = bench()
+    pumpctl("program", "continuous", "480", "--concentration", "2000", "--yes")
+    pumpctl("time", "sync", "--at", "2026-01-05T09:00:05")  # just past a quarter hour
+    advance(info, 2 * CHECK)  # two checks on that grid
+    pumpctl("bench", "fault", "battery", "--mv", "3250")  # under the 3300 mV ERI threshold
+    pumpctl("time", "sync", "--at", "2026-01-05T09:44:50")  # 10 s before a quarter hour
+    advance(info, 9_000)
+    assert alarm(pumpctl("status"), "BATTERY_ERI") is None, "measured only at a check"
+    advance(info, 2_000)
+    assert alarm(pumpctl("status"), "BATTERY_ERI") is not None, "the check on the new clock's 09:45"
+    pumpctl("alarms", "ack", "all")
+    pumpctl("bench", "fault", "battery", "--mv", "2900")  # end of service, at the next check
+    advance(info, 10 * MIN)  # 09:55:01: the next check is 5 min away, at 10:00
+    # Set 5 min forward, to just past a quarter hour: by the new clock the next would be 10:15,
+    # 15 min away; the check stays 5 min away (15 min after the last), not pushed back.
+    pumpctl("time", "sync", "--at", "2026-01-05T10:00:01")
+    advance(info, 5 * MIN - 2_000)
+    assert alarm(pumpctl("status"), "BATTERY_EOS") is None
+    advance(info, 2_000)
+    st = pumpctl("status")
+    assert alarm(st, "BATTERY_EOS") is not None and st["state"] == "stopped", st["alarms"]
+
+
 # ---- stopped too long, clock --------------------------------------------------------------
 @pytest.mark.safety("SR-012")
 def test_stopped_48h_with_a_program_raises_high(bench, pumpctl):

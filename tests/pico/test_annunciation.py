@@ -3,6 +3,8 @@ the buzzer's PWM on GP15 and the LEDs on GP14/GP13, against the IEC 60601-1-8 ti
 docs/alarms.md; the battery on ADC0 raising ERI, then end of service stopping therapy."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from .conftest import IDLE_SPEED
@@ -80,17 +82,21 @@ def test_battery_eri_then_end_of_service_stops_therapy_with_the_high_pattern(mod
         p.link.request("refill", {"withdrawn_ul": 0, "volume_ul": 20000})
         p.program_continuous(1000, 1000, "water", confirm=True)
     codes = lambda: [a["code"] for a in board.request("status")["alarms"]]  # noqa: E731
-    # The battery is read at the pump's quarter-hour checks: up to 15 min of the Pico's time per
-    # wait, which at the suite's idle speed (x20) was 45 s of wall each. The CPU sleeps between
-    # the checks, so emulated time may run as fast as it goes meanwhile (speed 0).
+    # The battery is read at the pump's quarter-hour checks. Setting the clock to just before a
+    # quarter hour brings the next check there (App.clock_set), so each wait is seconds of the
+    # Pico's time, not up to 15 min; emulated time runs as fast as it goes meanwhile (speed 0).
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    quarter = now.replace(minute=now.minute - now.minute % 15, second=0) + dt.timedelta(minutes=15)
     board.speed(0)
     try:
         pico.set_battery(board.info, 3250)  # below the 3300 mV elective replacement indicator
+        board.time_sync(quarter - dt.timedelta(seconds=5))
         wait_until("BATTERY_ERI", lambda: "BATTERY_ERI" in codes(), 300, every=1)  # the quarter-hour check
         st = board.request("status")
         assert st["state"] == "running", "ERI keeps delivering"
         assert {a["code"]: a["priority"] for a in st["alarms"]}["BATTERY_ERI"] == "medium"
         pico.set_battery(board.info, 2950)  # below the 3000 mV end of service
+        board.time_sync(quarter + dt.timedelta(minutes=15, seconds=-5))
         wait_until("BATTERY_EOS", lambda: "BATTERY_EOS" in codes(), 300, every=1)
         st = board.request("status")
         assert st["state"] == "stopped" and "end of service" in st["stop_reason"], st["stop_reason"]
