@@ -95,7 +95,11 @@ class App:
         self.unsound = startup.boot(self)
         # The first check on the pump's next quarter hour, as every later one: an hour's history
         # record then closes on the hour after a reboot too (not up to 15 min into the next).
-        self._check = _CHECK_MS - self.pump.ms % _CHECK_MS
+        self._check = self._to_quarter()
+
+    def _to_quarter(self):
+        """ms from the pump's clock now to its next quarter hour (1..15 min), where checks fall."""
+        return _CHECK_MS - self.pump.ms % _CHECK_MS
 
     # ---- events, saving ------------------------------------------------------------------
     def event(self, kind, data=None):
@@ -180,7 +184,7 @@ class App:
         if self.stores.hours is not None:
             self.stores.hours.hour = None
         self.outage.settle(day, ms)
-        q = _CHECK_MS - self.pump.ms % _CHECK_MS
+        q = self._to_quarter()
         if q < self._check:
             self._check = q
 
@@ -212,7 +216,7 @@ class App:
         self._check -= dt
         if self._check <= 0:
             # Back on the pump's quarter-hour grid, whatever made this wake late.
-            self._check = _CHECK_MS - self.pump.ms % _CHECK_MS
+            self._check = self._to_quarter()
             self.housekeeping()
         # Pins first: a log or state write to flash takes tens of ms on a Pico, and an alarm's
         # first pulse must not wait for it.

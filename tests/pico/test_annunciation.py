@@ -87,8 +87,7 @@ def test_battery_eri_then_end_of_service_stops_therapy_with_the_high_pattern(mod
     # Pico's time, not up to 15 min; emulated time runs as fast as it goes meanwhile (speed 0).
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     quarter = now.replace(minute=now.minute - now.minute % 15, second=0) + dt.timedelta(minutes=15)
-    board.speed(0)
-    try:
+    with board.flat_out(then=IDLE_SPEED):
         pico.set_battery(board.info, 3250)  # below the 3300 mV elective replacement indicator
         board.time_sync(quarter - dt.timedelta(seconds=5))
         wait_until("BATTERY_ERI", lambda: "BATTERY_ERI" in codes(), 300, every=1)  # the quarter-hour check
@@ -106,8 +105,6 @@ def test_battery_eri_then_end_of_service_stops_therapy_with_the_high_pattern(mod
         t0 = board.t_ns()
         # The pattern's times below are the Pico's own (emulated) ms: the pace does not change them.
         wait_until("a whole high burst", lambda: board.t_ns() - t0 > 19e9, 90)
-    finally:
-        board.speed(IDLE_SPEED)
     got = pulses(board.ctl(f"pwm {BUZZER}")["history"])
     assert len(got) >= 10, (got, board.request("alarms"))
     # The high pattern repeats every 8.8 s: 19 s after clearing hold a whole burst and the

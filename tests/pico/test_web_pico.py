@@ -9,11 +9,10 @@ from typing import Any, Iterator
 
 import pytest
 
+from pumpctl import pico
+
 from .conftest import IDLE_SPEED
 from .rig import Board, wait_until
-
-PROGRAM = {"drug": "water", "concentration_ug_per_ml": 1000, "mode": "continuous", "rate_ug_per_day": 1000,
-           "patient_bolus": {"dose_ug": 5, "duration_min": 1, "max_per_24h": 6, "lockout_min": 1}}
 
 
 @pytest.fixture
@@ -59,10 +58,8 @@ def _row(pg: Any, name: str) -> list[str]:
 def test_the_pico_page_shows_the_pins_and_drives_the_button_and_battery(ui_page: tuple[Any, Board, Any]) -> None:
     pg, board, session = ui_page
 
-    def req(cmd: str, args: dict | None = None, ring: str | None = None) -> Any:
+    def req(cmd: str, args: dict | None = None) -> Any:
         with session.lock:
-            if ring:
-                return session.pump.log_page(0, 40, ring)
             return session.pump.link.request(cmd, args)
 
     from playwright.sync_api import expect
@@ -75,28 +72,24 @@ def test_the_pico_page_shows_the_pins_and_drives_the_button_and_battery(ui_page:
     # stop; the page's rising edges on GP2 are then the firmware's delivered steps.
     req("refill", {"withdrawn_ul": 0, "volume_ul": 20000})
     with session.lock:
-        session.pump.program_set(PROGRAM, confirm=True)
+        session.pump.program_continuous(1000, 1000, "water", confirm=True)
     req("bolus", {"dose_ug": 10, "duration_min": 1})
-    t0 = board.t_ns()
-    board.speed(0)  # emulated time as fast as it goes while waiting: STEP is counted in the chip's own time
-    try:
-        wait_until("70 s of emulated time", lambda: board.t_ns() - t0 > 70e9, 240)
-    finally:
-        board.speed(IDLE_SPEED)
+    with board.flat_out(then=IDLE_SPEED):
+        pico.wait(board.info, 70_000)  # the bolus's minute and more, in the Pico's own time
     req("stop")
-    t1 = board.t_ns()
-    wait_until("1 s of emulated time after the stop", lambda: board.t_ns() - t1 > 1e9, 60)
+    pico.wait(board.info, 1_000)  # what was commanded finishes
     delivered = req("status")["delivered_steps"]
     assert delivered >= 320, delivered
     wait_until("the page's STEP count", lambda: _row(pg, "STEP")[4] == str(delivered), 30)
 
     # The button on the page: one press through GP16, a patient bolus request the firmware
-    # answers (stopped: refused), and the pin's falling edge in the table.
+    # answers (stopped, and no patient bolus programmed: refused), and the pin's falling edge in the table.
     falling = int(_row(pg, "BUTTON")[5])
     pg.click("#pico-press")
     expect(pg.locator("#pico-result")).to_contain_text("was pressed")
     wait_until("the press on GP16 in the table", lambda: int(_row(pg, "BUTTON")[5]) > falling, 30)
-    refused = req("log", ring="refusals").get("records", [])
+    with session.lock:
+        refused = session.pump.log_page(0, 40, "refusals").get("records", [])
     assert any(r["type"] == "patient_bolus" and r["data"].get("src") == "button" for r in refused), refused
 
     # The battery: the page sets ADC0, and the firmware reads that voltage through its divider.
